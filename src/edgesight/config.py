@@ -1,0 +1,334 @@
+"""Pipeline configuration: what the user wrote, validated. Runtime objects are built elsewhere.
+
+Every field has a title and description so the JSON schema (`edgesight config schema`) and
+docs/config.md document themselves. Unknown keys are refused (extra="forbid").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edgesight.errors import ConfigError
+
+__all__ = [
+    "BackendConfig",
+    "LineRuleConfig",
+    "ModelConfig",
+    "MotionConfig",
+    "OutputsConfig",
+    "PipelineConfig",
+    "RuleConfig",
+    "SourceConfig",
+    "StoreConfig",
+    "TrackerConfig",
+    "ZoneRuleConfig",
+    "load_config",
+]
+
+Point = tuple[float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# ----------------------------------------------------------------------------- sources
+class _SourceBase(_Model):
+    name: str = Field(title="Name", description="Unique source id, used in events and metrics.")
+    max_fps: float | None = Field(
+        None, gt=0, title="Max fps", description="Process at most this many frames per second (drops the rest)."
+    )
+
+
+class FileSourceConfig(_SourceBase):
+    type: Literal["file"] = Field("file", title="Type", description="A video file decoded with OpenCV/FFmpeg.")
+    path: Path = Field(title="Path", description="Video file path.")
+    realtime: bool = Field(
+        False,
+        title="Real-time pace",
+        description="Play at the file's own fps (then frames may drop like a live camera). Off: never drop.",
+    )
+    loop: bool = Field(False, title="Loop", description="Start again at the end (for demos and soak tests).")
+
+
+class ImagesSourceConfig(_SourceBase):
+    type: Literal["images"] = Field("images", title="Type", description="A folder of images, read in name order.")
+    path: Path = Field(title="Path", description="Folder holding .jpg/.png/.bmp files.")
+    fps: float = Field(10.0, gt=0, title="Fps", description="Stream time assigned between consecutive images.")
+
+
+class StreamSourceConfig(_SourceBase):
+    type: Literal["stream"] = Field("stream", title="Type", description="An RTSP/HTTP/RTMP network stream.")
+    url: str = Field(title="URL", description="Stream URL, e.g. rtsp://user:pass@host/stream.")
+    queue_size: int = Field(4, ge=1, title="Queue size", description="Frames buffered; when full the oldest is dropped.")
+    reconnect_initial_seconds: float = Field(0.5, gt=0, title="Reconnect initial delay", description="First backoff.")
+    reconnect_max_seconds: float = Field(30.0, gt=0, title="Reconnect max delay", description="Backoff ceiling.")
+    open_timeout_seconds: float = Field(10.0, gt=0, title="Open timeout", description="Give up one open attempt after this.")
+
+
+class UsbSourceConfig(_SourceBase):
+    type: Literal["usb"] = Field("usb", title="Type", description="A local camera (V4L2 device).")
+    device: int | str = Field(0, title="Device", description="Camera index (0) or path (/dev/video0).")
+    width: int | None = Field(None, gt=0, title="Width", description="Requested capture width.")
+    height: int | None = Field(None, gt=0, title="Height", description="Requested capture height.")
+    queue_size: int = Field(4, ge=1, title="Queue size", description="Frames buffered; when full the oldest is dropped.")
+    reconnect_initial_seconds: float = Field(0.5, gt=0, title="Reconnect initial delay", description="First backoff.")
+    reconnect_max_seconds: float = Field(30.0, gt=0, title="Reconnect max delay", description="Backoff ceiling.")
+
+
+SourceConfig = Annotated[
+    FileSourceConfig | ImagesSourceConfig | StreamSourceConfig | UsbSourceConfig, Field(discriminator="type")
+]
+
+
+# ----------------------------------------------------------------------------- model
+class OnnxRuntimeBackendConfig(_Model):
+    type: Literal["onnxruntime"] = Field("onnxruntime", title="Type", description="ONNX Runtime.")
+    threads: int = Field(0, ge=0, title="Threads", description="Intra-op threads; 0 = ONNX Runtime's default.")
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        title="Execution providers",
+        description="In priority order, e.g. [CUDAExecutionProvider, CPUExecutionProvider].",
+    )
+
+
+class OpenVinoBackendConfig(_Model):
+    type: Literal["openvino"] = Field("openvino", title="Type", description="OpenVINO runtime (pip install edgesight[openvino]).")
+    device: str = Field("CPU", title="Device", description="OpenVINO device: CPU, GPU, NPU, AUTO.")
+    threads: int = Field(0, ge=0, title="Threads", description="Inference threads; 0 = OpenVINO's default.")
+    performance_hint: Literal["LATENCY", "THROUGHPUT"] = Field(
+        "LATENCY", title="Performance hint", description="OpenVINO performance hint."
+    )
+
+
+class LiteRtBackendConfig(_Model):
+    type: Literal["litert"] = Field("litert", title="Type", description="LiteRT/TFLite interpreter (pip install edgesight[litert]).")
+    threads: int = Field(0, ge=0, title="Threads", description="Interpreter threads; 0 = default.")
+
+
+BackendConfig = Annotated[
+    OnnxRuntimeBackendConfig | OpenVinoBackendConfig | LiteRtBackendConfig, Field(discriminator="type")
+]
+
+
+class ModelConfig(_Model):
+    path: Path = Field(title="Model path", description="Model file: .onnx, .tflite, or OpenVINO .xml.")
+    backend: BackendConfig | None = Field(
+        None, title="Backend", description="Inference backend; default chosen from the file type."
+    )
+    labels: Path | None = Field(
+        None, title="Labels file", description="One class name per line, when the model file does not carry names."
+    )
+    confidence: float = Field(0.25, ge=0, le=1, title="Min confidence", description="Detections below are dropped.")
+    iou: float = Field(0.45, gt=0, le=1, title="NMS IoU", description="Class-aware NMS IoU threshold.")
+    classes: list[str] | None = Field(
+        None, title="Class filter", description="Keep only these class names (default: all)."
+    )
+    class_confidence: dict[str, float] = Field(
+        default_factory=dict, title="Per-class confidence", description="Class name -> min confidence override."
+    )
+    max_detections: int = Field(300, ge=1, title="Max detections", description="Per frame, after NMS.")
+
+    @field_validator("class_confidence")
+    @classmethod
+    def _in_unit(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, c in v.items():
+            if not 0 <= c <= 1:
+                raise ValueError(f"confidence for {k!r} must be in [0, 1], got {c}")
+        return v
+
+
+# ----------------------------------------------------------------------------- tracking / motion
+class TrackerConfig(_Model):
+    enabled: bool = Field(True, title="Enabled", description="Track objects across frames (ByteTrack).")
+    high_confidence: float = Field(0.5, ge=0, le=1, title="High threshold", description="First-stage match threshold.")
+    low_confidence: float = Field(0.1, ge=0, le=1, title="Low threshold", description="Second-stage (recovery) threshold.")
+    new_track_confidence: float = Field(0.6, ge=0, le=1, title="New track threshold", description="Min confidence to start a track.")
+    match_iou: float = Field(0.2, gt=0, le=1, title="Match IoU", description="Min IoU to match a detection to a track (1 - cost).")
+    lost_track_seconds: float = Field(
+        3.0, gt=0, title="Lost track buffer (s)", description="Keep a lost track this long (stream time) for re-identification."
+    )
+    min_track_seconds: float = Field(
+        0.0, ge=0, title="Min track age (s)", description="A track is reported only after it has lived this long."
+    )
+
+
+class MotionConfig(_Model):
+    enabled: bool | Literal["auto"] = Field(
+        "auto", title="Enabled", description="Skip the detector on still frames; auto = on for live sources only."
+    )
+    threshold: float = Field(
+        0.002, ge=0, le=1, title="Motion threshold", description="Fraction of changed pixels (low-res) that counts as motion."
+    )
+    pixel_delta: int = Field(25, ge=1, le=255, title="Pixel delta", description="Grey-level change that marks a pixel changed.")
+    max_skip_seconds: float = Field(
+        2.0, ge=0, title="Max skip (s)", description="Run the detector at least this often even without motion."
+    )
+    downscale_width: int = Field(160, ge=16, title="Analysis width", description="Width of the low-res difference image.")
+
+
+# ----------------------------------------------------------------------------- rules
+class _RuleBase(_Model):
+    name: str = Field(title="Name", description="Rule name, shown in events.")
+    classes: list[str] | None = Field(None, title="Classes", description="Object classes this rule watches (default: all).")
+    min_confidence: float = Field(0.0, ge=0, le=1, title="Min confidence", description="Ignore weaker detections.")
+    cooldown_seconds: float = Field(
+        0.0, ge=0, title="Cooldown (s)", description="After an event for a track, suppress the same event for this long."
+    )
+
+
+class ZoneRuleConfig(_RuleBase):
+    type: Literal["zone"] = Field("zone", title="Type", description="A polygon zone.")
+    polygon: list[Point] = Field(title="Polygon", description="Vertices [[x, y], ...] in frame pixels (>= 3).")
+    anchor: Literal["bottom_center", "center"] = Field(
+        "bottom_center", title="Anchor", description="Point of the box tested against the zone."
+    )
+    events: list[Literal["enter", "exit", "occupancy", "dwell"]] = Field(
+        default_factory=lambda: ["enter", "exit"], title="Events", description="Which events this zone emits."
+    )
+    dwell_seconds: float = Field(10.0, gt=0, title="Dwell (s)", description="Time inside before a dwell event.")
+    debounce_seconds: float = Field(
+        0.3, ge=0, title="Debounce (s)", description="Inside/outside must hold this long before it counts (no flicker)."
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[Point]) -> list[Point]:
+        if len(v) < 3:
+            raise ValueError(f"a zone polygon needs at least 3 points, got {len(v)}")
+        return v
+
+
+class LineRuleConfig(_RuleBase):
+    type: Literal["line"] = Field("line", title="Type", description="A directed counting line.")
+    start: Point = Field(title="Start", description="[x, y] in frame pixels.")
+    end: Point = Field(title="End", description="[x, y] in frame pixels.")
+    anchor: Literal["bottom_center", "center"] = Field(
+        "bottom_center", title="Anchor", description="Point of the box that must cross the line."
+    )
+    directions: list[Literal["in", "out"]] = Field(
+        default_factory=lambda: ["in", "out"],
+        title="Directions",
+        description="'in' = crossing from the right of start->end to its left; 'out' = the other way.",
+    )
+    min_distance: float = Field(
+        5.0, ge=0, title="Hysteresis (px)", description="Anchor must move at least this far past the line to count."
+    )
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> LineRuleConfig:
+        if self.start == self.end:
+            raise ValueError("line start and end must differ")
+        return self
+
+
+RuleConfig = Annotated[ZoneRuleConfig | LineRuleConfig, Field(discriminator="type")]
+
+
+# ----------------------------------------------------------------------------- store / outputs
+class SnapshotConfig(_Model):
+    enabled: bool = Field(True, title="Enabled", description="Save a JPEG of each event's best moment.")
+    draw_boxes: bool = Field(True, title="Draw boxes", description="Draw the event's box on the snapshot.")
+    jpeg_quality: int = Field(85, ge=10, le=100, title="JPEG quality", description="1-100.")
+    max_width: int | None = Field(None, gt=0, title="Max width", description="Downscale wider snapshots.")
+
+
+class StoreConfig(_Model):
+    path: Path = Field(Path("edgesight-data"), title="Store folder", description="events.db and snapshots/ live here.")
+    max_age_days: float | None = Field(30.0, gt=0, title="Max age (days)", description="Delete older events/snapshots.")
+    max_bytes: int | None = Field(
+        2_000_000_000, gt=0, title="Max bytes", description="Snapshot folder size cap; oldest removed first."
+    )
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots", description="Snapshot settings.")
+
+
+class OutputsConfig(_Model):
+    video: Path | None = Field(None, title="Annotated video", description="Write an annotated video here (.mp4/.avi).")
+    events_jsonl: str | None = Field(
+        None, title="Event stream", description="Write each event as a JSON line: '-' for stdout or a file path."
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, title="Metrics port", description="Serve Prometheus metrics on this port while running."
+    )
+
+
+class PipelineConfig(_Model):
+    """One pipeline: sources -> model -> tracker -> rules -> store/outputs (and uplink)."""
+
+    device_id: str = Field("local", title="Device id", description="This device's id, stamped on every event.")
+    sources: list[SourceConfig] = Field(min_length=1, title="Sources", description="One or more video sources.")
+    model: ModelConfig = Field(title="Model", description="Detection model and thresholds.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, title="Tracker", description="Tracking settings.")
+    motion: MotionConfig = Field(default_factory=MotionConfig, title="Motion gate", description="Motion gate settings.")
+    rules: list[RuleConfig] = Field(default_factory=list, title="Rules", description="Zones, lines and composite rules.")
+    store: StoreConfig = Field(default_factory=StoreConfig, title="Event store", description="Local event storage.")
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig, title="Outputs", description="Video, JSON lines, metrics.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PipelineConfig:
+        for what, names in (("source", [s.name for s in self.sources]), ("rule", [r.name for r in self.rules])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} names must be unique, repeated: {dupes}")
+        return self
+
+
+def _format_validation_error(exc: ValidationError, where: str) -> str:
+    lines = [f"{where}: {exc.error_count()} problem(s)"]
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here)"
+        got = e.get("input")
+        got_s = "" if e["type"] in ("missing",) or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  - {loc}: {msg}{got_s}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, where: str = "config") -> PipelineConfig:
+    """Validate already-parsed YAML/JSON data; raises ConfigError naming each bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level (sources:, model:, ...), got {type(data).__name__}")
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, where)) from None
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline YAML file. Relative paths in it are resolved against its folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {p}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{p}: not valid YAML{pos}: {problem}") from None
+    cfg = parse_config(data, str(p))
+    return _resolve_paths(cfg, p.parent)
+
+
+def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
+    def fix(x: Path | None) -> Path | None:
+        return x if x is None or x.is_absolute() else (base / x)
+
+    sources = [
+        s.model_copy(update={"path": fix(s.path)}) if isinstance(s, (FileSourceConfig, ImagesSourceConfig)) else s
+        for s in cfg.sources
+    ]
+    model = cfg.model.model_copy(update={"path": fix(cfg.model.path), "labels": fix(cfg.model.labels)})
+    store = cfg.store.model_copy(update={"path": fix(cfg.store.path)})
+    outputs = cfg.outputs.model_copy(update={"video": fix(cfg.outputs.video)})
+    return cfg.model_copy(update={"sources": sources, "model": model, "store": store, "outputs": outputs})
