@@ -132,6 +132,12 @@ class ModelConfig(_Model):
         default_factory=dict, title="Per-class confidence", description="Class name -> min confidence override."
     )
     max_detections: int = Field(300, ge=1, title="Max detections", description="Per frame, after NMS.")
+    max_batch: int = Field(
+        8,
+        ge=1,
+        title="Max batch",
+        description="Frames per inference call when the model has a dynamic batch dimension (static models use their own).",
+    )
 
     @field_validator("class_confidence")
     @classmethod

@@ -1,0 +1,117 @@
+"""OpenVINO backend (``pip install edgesight[openvino]``): reads .onnx or OpenVINO IR (.xml + .bin)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesight.config import OpenVinoBackendConfig
+from edgesight.errors import ModelError
+from edgesight.inference.backends.base import TensorInfo, check_model_file, first_line, onnx_metadata
+
+__all__ = ["OpenVinoBackend", "open_backend"]
+
+INSTALL_HINT = "OpenVINO is not installed: pip install edgesight[openvino]"
+
+
+def _ir_metadata(path: Path, model: Any) -> dict[str, str]:
+    """Ultralytics IR exports: ``metadata.yaml`` beside the .xml, and/or rt_info ``model_info``."""
+    meta: dict[str, str] = {}
+    try:
+        info = model.get_rt_info()
+        if "model_info" in info:
+            for key, value in info["model_info"].items():
+                meta[str(key)] = str(value.astype(str) if hasattr(value, "astype") else value)
+    except Exception:  # rt_info layouts vary between OpenVINO versions; metadata is optional
+        meta = {}
+    yaml_path = path.with_name("metadata.yaml")
+    if yaml_path.is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ModelError(f"{yaml_path}: unreadable model metadata ({first_line(exc)})") from None
+        if isinstance(data, dict):
+            for k, v in data.items():
+                meta[str(k)] = v if isinstance(v, str) else repr(v)
+    if (
+        "names" in meta
+    ):  # rt_info stores names as 'person bicycle ...' or a dict string; keep dict strings only
+        try:
+            ast.literal_eval(meta["names"])
+        except (ValueError, SyntaxError):
+            meta.pop("names")
+    return meta
+
+
+class OpenVinoBackend:
+    """A compiled OpenVINO model with one infer request."""
+
+    kind = "openvino"
+
+    def __init__(self, path: Path, config: OpenVinoBackendConfig | None = None) -> None:
+        cfg = config or OpenVinoBackendConfig.model_validate({})
+        self.path = check_model_file(Path(path), (".onnx", ".xml"))
+        try:
+            import openvino as ov
+        except ImportError:
+            raise ModelError(INSTALL_HINT) from None
+        if self.path.suffix.lower() == ".xml" and not self.path.with_suffix(".bin").is_file():
+            raise ModelError(
+                f"{self.path}: OpenVINO IR weights not found (expected {self.path.with_suffix('.bin').name})"
+            )
+        core = ov.Core()
+        if cfg.device not in ("AUTO",) and cfg.device.split(".")[0] not in {
+            d.split(".")[0] for d in core.available_devices
+        }:
+            raise ModelError(
+                f"OpenVINO device {cfg.device!r} not available here (available: {', '.join(core.available_devices)})"
+            )
+        try:
+            model = core.read_model(str(self.path))
+        except Exception as exc:
+            raise ModelError(f"{self.path}: OpenVINO cannot read it ({first_line(exc)})") from None
+        self.metadata: dict[str, str] = (
+            onnx_metadata(self.path)
+            if self.path.suffix.lower() == ".onnx"
+            else _ir_metadata(self.path, model)
+        )
+        props: dict[str, Any] = {"PERFORMANCE_HINT": cfg.performance_hint}
+        if cfg.threads:
+            props["INFERENCE_NUM_THREADS"] = cfg.threads
+        try:
+            self._compiled = core.compile_model(model, cfg.device, props)
+        except Exception as exc:
+            raise ModelError(
+                f"{self.path}: OpenVINO cannot compile it for {cfg.device} ({first_line(exc)})"
+            ) from None
+        self._request = self._compiled.create_infer_request()
+        self.device = cfg.device
+        self.inputs: list[TensorInfo] = [self._info(p, i) for i, p in enumerate(self._compiled.inputs)]
+        self.outputs: list[TensorInfo] = [self._info(p, i) for i, p in enumerate(self._compiled.outputs)]
+
+    @staticmethod
+    def _info(port: Any, index: int) -> TensorInfo:
+        shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+        try:
+            name = port.get_any_name()
+        except RuntimeError:  # unnamed port
+            name = f"port{index}"
+        return TensorInfo(name, shape, np.dtype(port.get_element_type().to_dtype()))
+
+    def run(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run one synchronous inference; outputs in model order, copied out of the request."""
+        try:
+            result = self._request.infer(inputs)
+        except Exception as exc:
+            raise ModelError(f"{self.path}: OpenVINO failed to run ({first_line(exc)})") from None
+        return [np.array(result[port], copy=True) for port in self._compiled.outputs]
+
+
+def open_backend(path: Path, config: OpenVinoBackendConfig | None = None) -> OpenVinoBackend:
+    """Load ``path`` (.onnx or IR .xml) with OpenVINO on the configured device."""
+    return OpenVinoBackend(path, config)
