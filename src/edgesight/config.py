@@ -25,6 +25,7 @@ __all__ = [
     "SourceConfig",
     "StoreConfig",
     "TrackerConfig",
+    "UplinkConfig",
     "ZoneRuleConfig",
     "load_config",
 ]
@@ -162,6 +163,14 @@ class TrackerConfig(_Model):
         0.0, ge=0, title="Min track age (s)", description="A track is reported only after it has lived this long."
     )
 
+    @model_validator(mode="after")
+    def _ordered(self) -> TrackerConfig:
+        if self.low_confidence > self.high_confidence:
+            raise ValueError(
+                f"low_confidence ({self.low_confidence}) must not exceed high_confidence ({self.high_confidence})"
+            )
+        return self
+
 
 class MotionConfig(_Model):
     enabled: bool | Literal["auto"] = Field(
@@ -200,6 +209,12 @@ class ZoneRuleConfig(_RuleBase):
     debounce_seconds: float = Field(
         0.3, ge=0, title="Debounce (s)", description="Inside/outside must hold this long before it counts (no flicker)."
     )
+    lost_seconds: float = Field(
+        3.0,
+        gt=0,
+        title="Lost after (s)",
+        description="A track unseen this long is gone: if it was inside it gets an exit, its dwell ends.",
+    )
 
     @field_validator("polygon")
     @classmethod
@@ -219,10 +234,13 @@ class LineRuleConfig(_RuleBase):
     directions: list[Literal["in", "out"]] = Field(
         default_factory=lambda: ["in", "out"],
         title="Directions",
-        description="'in' = crossing from the right of start->end to its left; 'out' = the other way.",
+        description="'in' = crossing from the right of start->end to its left (as seen on screen); 'out' = the other way.",
     )
     min_distance: float = Field(
         5.0, ge=0, title="Hysteresis (px)", description="Anchor must move at least this far past the line to count."
+    )
+    lost_seconds: float = Field(
+        3.0, gt=0, title="Lost after (s)", description="Forget a track unseen this long (its side of the line)."
     )
 
     @model_validator(mode="after")
@@ -262,6 +280,163 @@ class OutputsConfig(_Model):
     )
 
 
+# ----------------------------------------------------------------------------- uplink (offline-first MQTT)
+_MQTT_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+
+
+class UplinkTlsConfig(_Model):
+    ca_file: Path | None = Field(
+        None, title="CA file", description="PEM CA bundle that signed the broker's certificate (default: system CAs)."
+    )
+    cert_file: Path | None = Field(None, title="Client certificate", description="PEM client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, title="Client key", description="PEM private key of the client certificate.")
+    insecure_skip_verify: bool = Field(
+        False, title="Skip verification", description="Do not verify the broker's certificate or host name (testing only)."
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> UplinkTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file must be given together (client certificate + its key)")
+        return self
+
+
+class OutboxConfig(_Model):
+    max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=4096,
+        title="Quota (bytes)",
+        description="Outbox payload bytes kept at most; past it the oldest lowest-priority messages are dropped (counted).",
+    )
+    alert_ttl_seconds: float = Field(7 * 86400, gt=0, title="Alert TTL (s)", description="Alerts older than this expire.")
+    event_ttl_seconds: float = Field(7 * 86400, gt=0, title="Event TTL (s)", description="Events older than this expire.")
+    twin_ttl_seconds: float = Field(7 * 86400, gt=0, title="Twin TTL (s)", description="Twin reports older than this expire.")
+    telemetry_ttl_seconds: float = Field(
+        7 * 86400, gt=0, title="Telemetry TTL (s)", description="Telemetry older than this expires."
+    )
+
+
+class SnapshotUploadConfig(_Model):
+    endpoint: str = Field(
+        title="Endpoint",
+        description="HTTP(S) base URL; each image is PUT to {endpoint}/{device_id}/{event_id}/{thumb|full}.jpg.",
+    )
+    min_confidence: float = Field(
+        0.5, ge=0, le=1, title="Event confidence", description="Event snapshots at or above this confidence are sent."
+    )
+    uncertain_low: float = Field(
+        0.25, ge=0, le=1, title="Uncertain low", description="Detections in [uncertain_low, uncertain_high) are 'uncertain'."
+    )
+    uncertain_high: float = Field(
+        0.45, ge=0, le=1, title="Uncertain high", description="Upper bound of the uncertain band (exclusive)."
+    )
+    uncertain_every_seconds: float = Field(
+        60.0, gt=0, title="Uncertain sampling (s)", description="At most one uncertain frame per this much stream time."
+    )
+    thumbnail_width: int = Field(320, ge=32, title="Thumbnail width", description="Thumbnails are scaled to this width (px).")
+    thumbnail_quality: int = Field(70, ge=10, le=100, title="Thumbnail JPEG quality", description="1-100.")
+    full_resolution: Literal["never", "later", "on_request"] = Field(
+        "later",
+        title="Full resolution",
+        description="never; later (after every pending thumbnail, budget permitting); on_request (only when asked).",
+    )
+    bytes_per_hour: int = Field(
+        50_000_000, gt=0, title="Budget per hour", description="Image bytes sent per rolling hour at most (token bucket)."
+    )
+    bytes_per_day: int = Field(
+        500_000_000, gt=0, title="Budget per day", description="Image bytes sent per rolling day at most (token bucket)."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, title="HTTP timeout", description="Per request.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SnapshotUploadConfig:
+        from urllib.parse import urlsplit
+
+        if urlsplit(self.endpoint).scheme not in ("http", "https") or not urlsplit(self.endpoint).netloc:
+            raise ValueError(f"snapshots.endpoint must be an http(s):// URL, got {self.endpoint!r}")
+        if self.uncertain_low >= self.uncertain_high:
+            raise ValueError("snapshots.uncertain_low must be below uncertain_high")
+        return self
+
+
+class UplinkConfig(_Model):
+    """MQTT uplink: outbox (durable, offline first) -> broker. See docs/uplink.md."""
+
+    url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        title="Broker URL",
+        description="mqtt://host[:port] (plain, default 1883) or mqtts://host[:port] (TLS, default 8883).",
+    )
+    client_id: str | None = Field(None, title="Client id", description="MQTT client id (default: edgesight-{device_id}).")
+    username: str | None = Field(None, title="Username", description="Broker user name.")
+    password: str | None = Field(None, title="Password", description="Broker password (needs username).")
+    tls: UplinkTlsConfig | None = Field(
+        None, title="TLS", description="TLS settings; implied (system CAs) by an mqtts:// URL."
+    )
+    topic_prefix: str = Field("edgesight/v1", title="Topic prefix", description="Topics are {prefix}/{device_id}/...")
+    keepalive_seconds: int = Field(30, ge=5, le=65535, title="Keepalive (s)", description="MQTT keepalive.")
+    connect_timeout_seconds: float = Field(5.0, gt=0, title="Connect timeout (s)", description="One connect attempt.")
+    max_inflight: int = Field(
+        64, ge=1, le=65535, title="In-flight window", description="QoS 1 messages published but not yet acknowledged."
+    )
+    reconnect_initial_seconds: float = Field(0.5, gt=0, title="Reconnect initial delay", description="First backoff.")
+    reconnect_max_seconds: float = Field(30.0, gt=0, title="Reconnect max delay", description="Backoff ceiling.")
+    max_message_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=268_435_455,
+        title="Max message (bytes)",
+        description="Larger payloads are held in the outbox (not sent, not lost) and reported.",
+    )
+    alert_kinds: list[str] = Field(
+        default_factory=lambda: ["dwell", "ppe", "near_miss", "defect"],
+        title="Alert kinds",
+        description="Event kinds sent as alerts (highest priority, first after a reconnect).",
+    )
+    alert_rules: list[str] = Field(
+        default_factory=list, title="Alert rules", description="Rule names whose events are alerts, whatever their kind."
+    )
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, title="Outbox", description="Quota and TTLs.")
+    snapshots: SnapshotUploadConfig | None = Field(
+        None, title="Snapshot upload", description="Budgeted snapshot upload; off when absent."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(v)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"broker URL {v!r} is malformed: {exc}") from None
+        if parts.scheme not in _MQTT_SCHEMES:
+            raise ValueError(f"broker URL must start with mqtt:// or mqtts://, got {v!r}")
+        if not parts.hostname:
+            raise ValueError(f"broker URL has no host, got {v!r} (expected e.g. mqtt://broker.local:1883)")
+        if port == 0:
+            raise ValueError(f"broker URL port must be 1-65535, got {v!r}")
+        if parts.username or parts.password or parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"broker URL must be scheme://host[:port] only (credentials go in username/password), got {v!r}")
+        return v
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):
+            raise ValueError(f"topic_prefix must be a non-empty MQTT topic without wildcards or edge slashes, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _creds(self) -> UplinkConfig:
+        if self.password is not None and self.username is None:
+            raise ValueError("uplink.password needs uplink.username")
+        if self.reconnect_initial_seconds > self.reconnect_max_seconds:
+            raise ValueError("reconnect_initial_seconds must not exceed reconnect_max_seconds")
+        return self
+
+
 class PipelineConfig(_Model):
     """One pipeline: sources -> model -> tracker -> rules -> store/outputs (and uplink)."""
 
@@ -273,6 +448,9 @@ class PipelineConfig(_Model):
     rules: list[RuleConfig] = Field(default_factory=list, title="Rules", description="Zones, lines and composite rules.")
     store: StoreConfig = Field(default_factory=StoreConfig, title="Event store", description="Local event storage.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, title="Outputs", description="Video, JSON lines, metrics.")
+    uplink: UplinkConfig | None = Field(
+        None, title="Uplink", description="MQTT uplink + snapshot upload (offline first); off when absent."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> PipelineConfig:

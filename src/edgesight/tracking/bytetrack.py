@@ -1,0 +1,296 @@
+"""ByteTrack multi-object tracker (Zhang et al., ECCV 2022), with time in seconds.
+
+Why our own: the maintained ByteTrack lives in the ``trackers`` package, which pulls ``opencv-python``
+(the GUI build, which fights with ``opencv-python-headless`` over ``cv2``), ``supervision`` and
+``matplotlib`` into the core install of a device. This module needs only numpy and ``lap``.
+
+Algorithm (as the reference ``byte_tracker.py``):
+
+1. Every track's Kalman state (``kalman.KalmanXYAH``, xyah) is predicted to the frame time ``t``.
+2. High-confidence detections (``>= high_confidence``) are matched to confirmed tracked + lost tracks
+   on ``1 - IoU * confidence`` (the reference's score fusion), accepted when ``IoU * conf >= match_iou``.
+3. Low-confidence detections (``low_confidence <= conf < high_confidence``) recover still-tracked
+   tracks left over, on plain IoU (>= 0.5 as in the reference). Tracks still unmatched become *lost*.
+4. Unconfirmed tracks (born last detector frame) take remaining high detections (IoU * conf >= 0.3)
+   and become confirmed with a fresh id; unmatched ones are removed.
+5. Remaining high detections with ``conf >= new_track_confidence`` start unconfirmed tracks.
+6. Lost tracks older than ``lost_track_seconds`` of stream time are removed; a lost track that
+   overlaps a tracked one (IoU > 0.85) is a duplicate and the younger of the two is dropped.
+
+Differences from the reference, on purpose: time is stream seconds (``update(detections, t)``), so
+buffers and the motion model do not change with fps; matching is class-aware (a person never takes a
+car's id); ids are given on confirmation, so they are consecutive (1, 2, 3...) and per tracker
+instance (no class-level counter); the input is never mutated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import lap
+import numpy as np
+import numpy.typing as npt
+
+from edgesight.config import TrackerConfig
+from edgesight.tracking.kalman import KalmanXYAH, xyah_to_xyxy, xyxy_to_xyah
+from edgesight.types import Detections
+
+__all__ = ["ByteTrack", "TrackState", "box_iou"]
+
+TrackState = Literal["tracked", "lost", "removed"]
+
+_LOW_MATCH_IOU = 0.5  # stage 3: low-confidence detections need a clear overlap (reference: 0.5)
+_UNCONFIRMED_MATCH = 0.3  # stage 4: IoU * confidence for a newborn track's second hit (reference: 0.3)
+_DUPLICATE_IOU = 0.85  # a tracked and a lost track overlapping this much are one object
+
+
+def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M) in [0, 1]."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def _assign(cost: npt.NDArray[np.float64], max_cost: float) -> list[tuple[int, int]]:
+    """Min-cost assignment (Jonker-Volgenant) keeping only pairs with cost <= max_cost."""
+    if cost.size == 0:
+        return []
+    _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=max_cost)
+    return [(i, int(j)) for i, j in enumerate(x) if j >= 0 and cost[i, j] <= max_cost]
+
+
+@dataclass
+class _Track:
+    mean: npt.NDArray[np.float64]  # (8,) xyah + velocities, at time `t`
+    cov: npt.NDArray[np.float64]  # (8, 8)
+    class_id: int
+    score: float
+    start_t: float  # stream time of the first detection
+    last_seen_t: float  # stream time of the last matched detection
+    t: float  # stream time the Kalman state refers to
+    track_id: int = 0  # 0 until confirmed
+    state: TrackState = "tracked"
+
+    @property
+    def confirmed(self) -> bool:
+        return self.track_id > 0
+
+    @property
+    def xyxy(self) -> npt.NDArray[np.float64]:
+        return xyah_to_xyxy(self.mean[:4])[0]
+
+
+class ByteTrack:
+    """ByteTrack on Detections, one instance per video source.
+
+    Example::
+
+        tracker = ByteTrack(cfg.tracker)
+        tracked = tracker.update(detections, frame.pts)   # detector ran on this frame
+        coasted = tracker.coast(frame.pts)                # detector skipped (motion gate)
+
+    Args:
+        cfg: thresholds and the lost/min-age buffers in seconds of stream time.
+    """
+
+    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+        self.cfg = cfg or TrackerConfig.model_validate({})
+        self._kf = KalmanXYAH()
+        self._tracks: list[_Track] = []  # tracked + lost + unconfirmed (removed ones are dropped)
+        self._next_id = 1
+        self._last_t: float | None = None
+        self._names: Mapping[int, str] = {}
+
+    # ------------------------------------------------------------------ public API
+    def update(self, detections: Detections, t: float) -> Detections:
+        """Associate this frame's detections with the tracks.
+
+        Args:
+            detections: the detector's output for the frame at stream time ``t`` (never modified).
+            t: stream time in seconds (``Frame.pts``); must not go backwards by design, a smaller value
+                is treated as no time elapsed.
+
+        Returns:
+            New Detections holding only the input rows matched to confirmed tracks (older than
+            ``min_track_seconds``), in input order, with ``tracker_id`` set; boxes are the detector's.
+        """
+        self._advance(t)
+        self._names = detections.names
+        cfg = self.cfg
+        xyxy = detections.xyxy.astype(np.float64)
+        conf = detections.confidence.astype(np.float64)
+        cls = detections.class_id.astype(np.int64)
+        high = np.flatnonzero(conf >= cfg.high_confidence)
+        low = np.flatnonzero((conf >= cfg.low_confidence) & (conf < cfg.high_confidence))
+        matched: dict[int, _Track] = {}  # detection row -> track
+
+        # Stage 1: high detections vs confirmed tracks (tracked and lost).
+        pool = [tr for tr in self._tracks if tr.confirmed]
+        pairs = _assign(self._cost(pool, xyxy[high], conf[high], cls[high], fuse=True), 1.0 - cfg.match_iou)
+        taken_tracks = set()
+        taken_high = set()
+        for ti, di in pairs:
+            self._hit(pool[ti], xyxy[high[di]], conf[high[di]], t)
+            matched[int(high[di])] = pool[ti]
+            taken_tracks.add(ti)
+            taken_high.add(di)
+
+        # Stage 2: low detections recover tracks still in view (tracked, not lost).
+        rest = [tr for i, tr in enumerate(pool) if i not in taken_tracks and tr.state == "tracked"]
+        pairs = _assign(self._cost(rest, xyxy[low], conf[low], cls[low], fuse=False), 1.0 - _LOW_MATCH_IOU)
+        recovered = set()
+        for ti, di in pairs:
+            self._hit(rest[ti], xyxy[low[di]], conf[low[di]], t)
+            matched[int(low[di])] = rest[ti]
+            recovered.add(ti)
+        for i, tr in enumerate(rest):
+            if i not in recovered:
+                tr.state = "lost"
+
+        # Stage 3: newborn tracks need a second high detection to be confirmed.
+        left = np.array([d for i, d in enumerate(high) if i not in taken_high], dtype=np.int64)
+        newborn = [tr for tr in self._tracks if not tr.confirmed]
+        pairs = _assign(
+            self._cost(newborn, xyxy[left], conf[left], cls[left], fuse=True), 1.0 - _UNCONFIRMED_MATCH
+        )
+        confirmed = set()
+        used_left = set()
+        for ti, di in pairs:
+            tr = newborn[ti]
+            self._hit(tr, xyxy[left[di]], conf[left[di]], t)
+            tr.track_id = self._next_id
+            self._next_id += 1
+            matched[int(left[di])] = tr
+            confirmed.add(ti)
+            used_left.add(di)
+        for i, tr in enumerate(newborn):
+            if i not in confirmed:
+                tr.state = "removed"
+
+        # Stage 4: new tracks from confident unmatched detections.
+        for i, di in enumerate(left):
+            if i in used_left or conf[di] < cfg.new_track_confidence:
+                continue
+            mean, cov = self._kf.initiate(xyxy_to_xyah(xyxy[di])[0])
+            self._tracks.append(_Track(mean, cov, int(cls[di]), float(conf[di]), t, t, t))
+
+        self._expire(t)
+        self._drop_duplicates()
+        self._tracks = [tr for tr in self._tracks if tr.state != "removed"]
+
+        rows = sorted(
+            r
+            for r, tr in matched.items()
+            if tr.confirmed and tr.state == "tracked" and self._old_enough(tr, t)
+        )
+        out = detections[np.asarray(rows, dtype=np.int64)]
+        return out.with_tracker_id(np.array([matched[r].track_id for r in rows], dtype=np.int64))
+
+    def coast(self, t: float) -> Detections:
+        """Predict confirmed, in-view tracks to ``t`` without detections (the detector was skipped).
+
+        Returns:
+            New Detections: Kalman-predicted xyxy boxes (frame pixels), each track's last confidence and
+            class, its ``tracker_id`` — the same ids ``update`` gives, so rules keep seeing the objects.
+        """
+        self._advance(t)
+        self._expire(t)
+        self._tracks = [tr for tr in self._tracks if tr.state != "removed"]
+        shown = [
+            tr for tr in self._tracks if tr.confirmed and tr.state == "tracked" and self._old_enough(tr, t)
+        ]
+        if not shown:
+            return Detections.empty(self._names).with_tracker_id(np.zeros((0,), np.int64))
+        return Detections(
+            xyxy=np.stack([tr.xyxy for tr in shown]).astype(np.float32),
+            confidence=np.array([tr.score for tr in shown], np.float32),
+            class_id=np.array([tr.class_id for tr in shown], np.int32),
+            tracker_id=np.array([tr.track_id for tr in shown], np.int64),
+            names=self._names,
+        )
+
+    predict_only = coast
+
+    def reset(self) -> None:
+        """Forget every track; ids start again at 1."""
+        self._tracks = []
+        self._next_id = 1
+        self._last_t = None
+
+    def stats(self) -> dict[str, int]:
+        """Track counts: ``tracked`` (confirmed, in view), ``lost``, ``unconfirmed``, ``ids`` given so far."""
+        return {
+            "tracked": sum(tr.confirmed and tr.state == "tracked" for tr in self._tracks),
+            "lost": sum(tr.state == "lost" for tr in self._tracks),
+            "unconfirmed": sum(not tr.confirmed for tr in self._tracks),
+            "ids": self._next_id - 1,
+        }
+
+    # ------------------------------------------------------------------ internals
+    def _advance(self, t: float) -> None:
+        if not math.isfinite(t):
+            raise ValueError(f"tracker time must be a finite number of seconds, got {t!r}")
+        if self._last_t is not None and t < self._last_t:
+            t = self._last_t  # time never runs backwards for the filter
+        self._last_t = t
+        for tr in self._tracks:
+            if t > tr.t:
+                tr.mean, tr.cov = self._kf.predict(tr.mean, tr.cov, t - tr.t)
+                tr.t = t
+
+    def _cost(
+        self,
+        tracks: list[_Track],
+        boxes: npt.NDArray[np.float64],
+        conf: npt.NDArray[np.float64],
+        cls: npt.NDArray[np.int64],
+        *,
+        fuse: bool,
+    ) -> npt.NDArray[np.float64]:
+        """(T, D) cost = 1 - IoU (x confidence when ``fuse``); other-class pairs cost 1 (never match)."""
+        if not tracks or len(boxes) == 0:
+            return np.zeros((len(tracks), len(boxes)))
+        iou = box_iou(np.stack([tr.xyxy for tr in tracks]), boxes)
+        if fuse:
+            iou = iou * conf[None, :]
+        same = np.array([tr.class_id for tr in tracks])[:, None] == cls[None, :]
+        return np.where(same, 1.0 - iou, 1.0)
+
+    def _hit(self, tr: _Track, box: npt.NDArray[np.float64], score: float, t: float) -> None:
+        tr.mean, tr.cov = self._kf.update(tr.mean, tr.cov, xyxy_to_xyah(box)[0])
+        tr.score = float(score)
+        tr.last_seen_t = t
+        tr.state = "tracked"
+
+    def _old_enough(self, tr: _Track, t: float) -> bool:
+        return t - tr.start_t >= self.cfg.min_track_seconds - 1e-9
+
+    def _expire(self, t: float) -> None:
+        for tr in self._tracks:
+            if tr.state == "lost" and t - tr.last_seen_t > self.cfg.lost_track_seconds:
+                tr.state = "removed"
+
+    def _drop_duplicates(self) -> None:
+        tracked = [tr for tr in self._tracks if tr.state == "tracked" and tr.confirmed]
+        lost = [tr for tr in self._tracks if tr.state == "lost"]
+        if not tracked or not lost:
+            return
+        iou = box_iou(np.stack([tr.xyxy for tr in tracked]), np.stack([tr.xyxy for tr in lost]))
+        for i, j in zip(*np.nonzero(iou > _DUPLICATE_IOU), strict=True):
+            a, b = tracked[i], lost[j]
+            if a.class_id != b.class_id:
+                continue
+            younger = a if (a.t - a.start_t) < (b.t - b.start_t) else b
+            younger.state = "removed"
