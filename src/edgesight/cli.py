@@ -41,6 +41,9 @@ def _register_all() -> None:
     from edgesight.config_commands import register as register_config
 
     register_config(app)
+    from edgesight.inference.commands import register as register_inference
+
+    register_inference(app)
 
 
 _register_all()
