@@ -203,7 +203,7 @@ class ZoneRuleConfig(_RuleBase):
         "bottom_center", title="Anchor", description="Point of the box tested against the zone."
     )
     events: list[Literal["enter", "exit", "occupancy", "dwell"]] = Field(
-        default_factory=lambda: ["enter", "exit"], title="Events", description="Which events this zone emits."
+        ["enter", "exit"], title="Events", description="Which events this zone emits."
     )
     dwell_seconds: float = Field(10.0, gt=0, title="Dwell (s)", description="Time inside before a dwell event.")
     debounce_seconds: float = Field(
@@ -232,7 +232,7 @@ class LineRuleConfig(_RuleBase):
         "bottom_center", title="Anchor", description="Point of the box that must cross the line."
     )
     directions: list[Literal["in", "out"]] = Field(
-        default_factory=lambda: ["in", "out"],
+        ["in", "out"],
         title="Directions",
         description="'in' = crossing from the right of start->end to its left (as seen on screen); 'out' = the other way.",
     )
@@ -267,7 +267,9 @@ class StoreConfig(_Model):
     max_bytes: int | None = Field(
         2_000_000_000, gt=0, title="Max bytes", description="Snapshot folder size cap; oldest removed first."
     )
-    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig, title="Snapshots", description="Snapshot settings.")
+    snapshots: SnapshotConfig = Field(
+        default_factory=lambda: SnapshotConfig.model_validate({}), title="Snapshots", description="Snapshot settings."
+    )
 
 
 class OutputsConfig(_Model):
