@@ -26,10 +26,13 @@ __all__ = ["ImagesSource", "natural_key"]
 log = logging.getLogger(__name__)
 
 
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders embedded numbers by value: a2 < a10 (case-insensitive)."""
-    parts = re.split(r"(\d+)", name.lower())
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
+def natural_key(name: str) -> tuple[str, str]:
+    """Sort key that orders embedded numbers by value: a2 < a10 (case-insensitive).
+
+    Digit runs are zero-padded, so the rest stays in plain character order (``a.png`` < ``a1.png``);
+    the name itself breaks ties (``A1`` vs ``a1``).
+    """
+    return re.sub(r"\d+", lambda m: m.group().zfill(20), name.lower()), name
 
 
 class ImagesSource:
