@@ -200,7 +200,9 @@ def test_max_fps_on_a_live_stream(server: MjpegServer) -> None:
     st = src.stats()
     assert st["subsampled"] > 0
     assert int(st["delivered"]) < int(st["decoded"]) / 2  # 40 fps in, 5 fps kept
-    assert np.all(np.diff([f.pts for f in consumer.frames]) >= 0.2 - 1e-6)
+    # At most one frame per 1/5 s slot of stream time (two can sit either side of a slot edge).
+    slots = [int(np.floor(f.pts * 5 + 1e-6)) for f in consumer.frames]
+    assert len(set(slots)) == len(slots)
 
 
 def test_dead_camera_does_not_stop_the_others(server: MjpegServer) -> None:
