@@ -41,9 +41,21 @@ def _register_all() -> None:
     from edgesight.config_commands import register as register_config
 
     register_config(app)
+    from edgesight.pipeline.commands import register as register_run
+
+    register_run(app)
     from edgesight.inference.commands import register as register_inference
 
     register_inference(app)
+    from edgesight.store.commands import register as register_events
+
+    register_events(app)
+    from edgesight.optimize.commands import register as register_optimize
+
+    register_optimize(app)
+    from edgesight.benchmark.commands import register as register_bench
+
+    register_bench(app)
 
 
 _register_all()

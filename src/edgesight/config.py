@@ -16,11 +16,15 @@ from edgesight.errors import ConfigError
 
 __all__ = [
     "BackendConfig",
+    "DefectRuleConfig",
     "LineRuleConfig",
     "ModelConfig",
     "MotionConfig",
+    "NearMissRuleConfig",
+    "ObjectRuleConfig",
     "OutputsConfig",
     "PipelineConfig",
+    "PpeRuleConfig",
     "RuleConfig",
     "SourceConfig",
     "StoreConfig",
@@ -250,7 +254,122 @@ class LineRuleConfig(_RuleBase):
         return self
 
 
-RuleConfig = Annotated[ZoneRuleConfig | LineRuleConfig, Field(discriminator="type")]
+class ObjectRuleConfig(_RuleBase):
+    type: Literal["object"] = Field(
+        "object", title="Type", description="One event per tracked object: start when it appears, end when it leaves."
+    )
+    min_seconds: float = Field(
+        0.5, ge=0, title="Min visible (s)", description="A track must be seen this long before its event starts."
+    )
+    lost_seconds: float = Field(
+        1.5, gt=0, title="Lost after (s)", description="The event ends after the track is unseen this long."
+    )
+
+
+class PpeRuleConfig(_RuleBase):
+    type: Literal["ppe"] = Field(
+        "ppe", title="Type", description="A person seen without a required item (e.g. a hard hat) for min_seconds."
+    )
+    classes: list[str] | None = Field(["person"], title="Person classes", description="Classes that are people.")
+    required_classes: list[str] = Field(
+        ["hard_hat"], min_length=1, title="Required item classes", description="Any one of these worn = compliant."
+    )
+    missing_classes: list[str] = Field(
+        ["head"],
+        title="Missing-item classes",
+        description="Detections that show the item is missing (a bare head); [] = none.",
+    )
+    require_evidence: bool = Field(
+        True,
+        title="Require evidence",
+        description="Only a missing-item detection counts against a person; off: any frame without the item counts.",
+    )
+    item_min_confidence: float = Field(
+        0.25, ge=0, le=1, title="Item min confidence", description="Weaker item/head detections are ignored."
+    )
+    head_fraction: float = Field(
+        0.3, gt=0, le=1, title="Head region", description="Top fraction of the person box where the item must be."
+    )
+    min_seconds: float = Field(2.0, ge=0, title="Min violation (s)", description="Without the item this long = event.")
+    clear_seconds: float = Field(
+        1.0, gt=0, title="Clear after (s)", description="The event ends after the item is seen again this long."
+    )
+    min_fraction: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        title="Vote fraction",
+        description="Share of the window's observations that must agree to start or end the event (noise-proof).",
+    )
+    zone: list[Point] | None = Field(
+        None, title="Zone", description="Only people whose feet are inside this polygon (frame pixels) are checked."
+    )
+    lost_seconds: float = Field(1.5, gt=0, title="Lost after (s)", description="End the event when the person is unseen this long.")
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: list[Point] | None) -> list[Point] | None:
+        if v is not None and len(v) < 3:
+            raise ValueError(f"a zone polygon needs at least 3 points, got {len(v)}")
+        return v
+
+
+class NearMissRuleConfig(_RuleBase):
+    type: Literal["near_miss"] = Field(
+        "near_miss", title="Type", description="A person closer than `distance` to a vehicle."
+    )
+    classes: list[str] | None = Field(["person"], title="Person classes", description="Classes that are people.")
+    vehicle_classes: list[str] = Field(
+        ["forklift"], min_length=1, title="Vehicle classes", description="Classes that are vehicles."
+    )
+    distance: float = Field(
+        gt=0,
+        title="Distance",
+        description="From the person's feet to the vehicle's near edge: pixels, or ground units (e.g. metres) with a homography.",
+    )
+    homography: list[list[float]] | None = Field(
+        None,
+        title="Homography",
+        description="3x3 matrix mapping frame pixels to ground-plane coordinates; distances are then measured on the ground.",
+    )
+    min_seconds: float = Field(0.0, ge=0, title="Min close (s)", description="Closer than `distance` at least this long.")
+    clear_seconds: float = Field(
+        1.0, gt=0, title="Clear after (s)", description="The event ends after they are apart (distance x hysteresis) this long."
+    )
+    hysteresis: float = Field(1.2, ge=1, title="Hysteresis", description="Apart means farther than distance x this.")
+    lost_seconds: float = Field(1.5, gt=0, title="Lost after (s)", description="End the event when either track is unseen this long.")
+
+    @field_validator("homography")
+    @classmethod
+    def _h(cls, v: list[list[float]] | None) -> list[list[float]] | None:
+        if v is not None and (len(v) != 3 or any(len(r) != 3 for r in v)):
+            raise ValueError("homography must be a 3x3 matrix [[...], [...], [...]]")
+        return v
+
+
+class DefectRuleConfig(_RuleBase):
+    type: Literal["defect"] = Field(
+        "defect", title="Type", description="A defect detected on a part: one event per part track."
+    )
+    classes: list[str] | None = Field(["part"], title="Part classes", description="Classes that are inspected parts.")
+    defect_classes: list[str] = Field(["defect"], min_length=1, title="Defect classes", description="Classes that are defects.")
+    defect_min_confidence: float = Field(
+        0.3, ge=0, le=1, title="Defect min confidence", description="Weaker defect detections are ignored."
+    )
+    min_overlap: float = Field(
+        0.6, gt=0, le=1, title="Min overlap", description="Fraction of the defect box that must lie inside the part box."
+    )
+    min_seconds: float = Field(
+        0.2, ge=0, title="Min seen (s)", description="The defect must be seen on the part over at least this long."
+    )
+    min_hits: int = Field(2, ge=1, title="Min hits", description="...and in at least this many frames.")
+    lost_seconds: float = Field(3.0, gt=0, title="Lost after (s)", description="Forget a part track unseen this long.")
+
+
+RuleConfig = Annotated[
+    ZoneRuleConfig | LineRuleConfig | ObjectRuleConfig | PpeRuleConfig | NearMissRuleConfig | DefectRuleConfig,
+    Field(discriminator="type"),
+]
 
 
 # ----------------------------------------------------------------------------- store / outputs

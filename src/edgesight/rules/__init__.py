@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from edgesight.config import LineRuleConfig, SnapshotConfig, ZoneRuleConfig
+from edgesight.config import LineRuleConfig, ObjectRuleConfig, SnapshotConfig, ZoneRuleConfig
 from edgesight.errors import ConfigError
 from edgesight.rules.lifecycle import (
     BestMoment,
@@ -43,6 +43,7 @@ from edgesight.rules.lifecycle import (
     sharpness,
 )
 from edgesight.rules.line import LineRule
+from edgesight.rules.objects import ObjectRule
 from edgesight.rules.zone import ZoneRule
 from edgesight.types import Detections, Event, Frame
 
@@ -53,6 +54,7 @@ __all__ = [
     "FrameKeeper",
     "LifecycleRule",
     "LineRule",
+    "ObjectRule",
     "SnapshotRule",
     "ZoneRule",
     "build_rule",
@@ -84,6 +86,7 @@ _REGISTRY: Mapping[type, RuleFactory] = MappingProxyType(
     {
         ZoneRuleConfig: ZoneRule,
         LineRuleConfig: LineRule,
+        ObjectRuleConfig: ObjectRule,
     }
 )
 
