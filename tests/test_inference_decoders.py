@@ -1,4 +1,4 @@
-"""YOLO (v8/11, v5, end-to-end) and SSD decoding, metadata, class options and model errors.
+"""YOLO (v8/11, v5, end-to-end) and SSD decoding, metadata, class options, model errors, backends.
 
 The YOLO cases run real ONNX Runtime and OpenVINO on tiny ONNX models built here with
 onnx.helper: each emits a known prediction tensor (broadcast over the batch), so the expected
@@ -7,6 +7,7 @@ detections can be computed by hand.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,16 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgesight.config import ModelConfig
+import edgesight.inference as inference
+from edgesight.config import ModelConfig, OnnxRuntimeBackendConfig
 from edgesight.errors import ModelError
-from edgesight.inference import load_detector
+from edgesight.inference import BACKENDS, load_detector, open_backend
 from edgesight.inference.backends.base import TensorInfo
 from edgesight.inference.decoders import ClassThresholds
 from edgesight.inference.decoders.ssd import SsdDecoder, find_ssd_outputs
 from edgesight.inference.decoders.yolo import detect_yolo_layout
 from edgesight.inference.metadata import load_labels, parse_metadata
+from edgesight.protocols import Detector
 
 NAMES = {0: "person", 1: "car", 2: "dog"}
 META = {"names": repr(NAMES), "imgsz": "[320, 320]", "task": "detect", "stride": "32"}
@@ -122,11 +125,11 @@ def _expected_frame_boxes(boxes_xywh, frame_hw):
     return np.array(out, np.float32)
 
 
-BACKENDS = [None, {"type": "openvino"}]
+RUNTIMES = [None, {"type": "openvino"}]
 BACKEND_IDS = ["onnxruntime", "openvino"]
 
 
-@pytest.mark.parametrize("backend", BACKENDS, ids=BACKEND_IDS)
+@pytest.mark.parametrize("backend", RUNTIMES, ids=BACKEND_IDS)
 @pytest.mark.parametrize(
     ("layout", "with_meta"),
     [("v8", True), ("v8", False), ("v8-rows", True), ("v5", True), ("v5", False)],
@@ -151,7 +154,7 @@ def test_yolo_layouts_decode_known_tensor(tmp_path, backend, layout, with_meta, 
     np.testing.assert_allclose(d.xyxy, expected, atol=0.05)
 
 
-@pytest.mark.parametrize("backend", BACKENDS, ids=BACKEND_IDS)
+@pytest.mark.parametrize("backend", RUNTIMES, ids=BACKEND_IDS)
 def test_end2end_layout(tmp_path, backend) -> None:
     meta = {**META, "end2end": "True"}
     path = make_onnx(tmp_path / "e2e.onnx", [_end2end()], meta)
@@ -232,7 +235,7 @@ def test_non_detect_task_refused(tmp_path, task) -> None:
         load_detector(ModelConfig.model_validate({"path": path}))
 
 
-@pytest.mark.parametrize("backend", BACKENDS, ids=BACKEND_IDS)
+@pytest.mark.parametrize("backend", RUNTIMES, ids=BACKEND_IDS)
 def test_classifier_refused(tmp_path, backend) -> None:
     path = make_onnx(tmp_path / "cls.onnx", [np.zeros((1, 1000), np.float32)])
     with pytest.raises(ModelError, match=r"outputs \[\?, 1000\] match no detection layout"):
@@ -382,3 +385,108 @@ def test_labels_with_background_line(tmp_path) -> None:
         load_labels(empty)
     with pytest.raises(ModelError, match="not found"):
         load_labels(tmp_path / "missing.txt")
+
+
+# ----------------------------------------------------------------------------- backends
+def test_registry_is_explicit() -> None:
+    assert set(BACKENDS) == {"onnxruntime", "openvino", "litert"}
+    for kind, (opener, config_cls) in BACKENDS.items():
+        assert callable(opener)
+        assert config_cls.model_validate({}).type == kind
+
+
+def test_public_api() -> None:
+    assert sorted(inference.__all__) == sorted(
+        [
+            "BACKENDS",
+            "InferenceBackend",
+            "InputSpec",
+            "LetterboxTransform",
+            "ModelDetector",
+            "ModelMetadata",
+            "Preprocessor",
+            "TensorInfo",
+            "box_iou",
+            "load_detector",
+            "load_labels",
+            "nms",
+            "open_backend",
+            "parse_metadata",
+        ]
+    )
+    for name in inference.__all__:
+        assert getattr(inference, name) is not None
+
+
+def test_detector_satisfies_protocol(tmp_path) -> None:
+    det = load_detector(ModelConfig.model_validate({"path": make_onnx(tmp_path / "m.onnx", [_v8()], META)}))
+    assert isinstance(det, Detector)
+    assert det(_frame(SIZE, SIZE)).class_names == ["person", "person", "car", "dog"]
+
+
+def test_backend_exposes_tensors_and_metadata(tmp_path) -> None:
+    backend = open_backend(make_onnx(tmp_path / "m.onnx", [_v8()], META))
+    assert backend.kind == "onnxruntime"
+    [inp] = backend.inputs
+    assert inp.name == "images" and inp.shape == (None, 3, SIZE, SIZE) and inp.dtype == np.float32
+    assert not inp.quantized
+    assert backend.outputs[0].shape == (None, 7, 64)
+    assert backend.metadata["task"] == "detect"
+    [out] = backend.run({"images": np.zeros((2, 3, SIZE, SIZE), np.float32)})
+    assert out.shape == (2, 7, 64)
+
+
+def test_missing_provider_falls_back_with_a_warning(tmp_path, caplog) -> None:
+    path = make_onnx(tmp_path / "m.onnx", [_v8()], META)
+    cfg = OnnxRuntimeBackendConfig(providers=["NoSuchExecutionProvider", "CPUExecutionProvider"], threads=1)
+    with caplog.at_level(logging.WARNING, logger="edgesight.inference.backends.onnxruntime"):
+        backend = open_backend(path, cfg)
+    assert backend.providers == ["CPUExecutionProvider"]  # type: ignore[attr-defined]
+    assert "NoSuchExecutionProvider not available" in caplog.text
+
+
+def _save_ir(onnx_path: Path, xml: Path, model_info: dict[str, object] | None = None) -> Path:
+    import openvino as ov
+
+    model = ov.convert_model(str(onnx_path))
+    for key, value in (model_info or {}).items():
+        model.set_rt_info(value, ["model_info", key])
+    ov.save_model(model, str(xml))
+    return xml
+
+
+@pytest.mark.parametrize("source", ["onnx-metadata", "metadata.yaml", "model_info-labels"])
+def test_openvino_ir_reads_names(tmp_path, source) -> None:
+    onnx_path = make_onnx(tmp_path / "m.onnx", [_v8()], META if source == "onnx-metadata" else None)
+    xml = tmp_path / "ir" / "m.xml"
+    xml.parent.mkdir()
+    info = (
+        {"labels": ["person", "car", "hot_dog"], "model_type": "YOLO"}
+        if source == "model_info-labels"
+        else None
+    )
+    _save_ir(onnx_path, xml, info)
+    if source == "metadata.yaml":
+        (xml.parent / "metadata.yaml").write_text(
+            "task: detect\nimgsz: [320, 320]\nnames:\n  0: person\n  1: car\n  2: dog\n"
+        )
+    det = load_detector(ModelConfig.model_validate({"path": xml}))  # .xml -> openvino by default
+    assert det.backend.kind == "openvino"
+    expected = {0: "person", 1: "car", 2: "hot dog"} if source == "model_info-labels" else NAMES
+    assert det.names == expected
+    assert [len(d) for d in det.detect([_frame(SIZE, SIZE), _frame(SIZE, SIZE)])] == [4, 4]
+
+
+def test_openvino_ir_without_weights(tmp_path) -> None:
+    xml = _save_ir(make_onnx(tmp_path / "m.onnx", [_v8()], META), tmp_path / "m.xml")
+    xml.with_suffix(".bin").unlink()
+    with pytest.raises(ModelError, match=r"weights not found \(expected m\.bin\)"):
+        load_detector(ModelConfig.model_validate({"path": xml}))
+
+
+def test_openvino_unknown_device(tmp_path) -> None:
+    path = make_onnx(tmp_path / "m.onnx", [_v8()], META)
+    with pytest.raises(ModelError, match="OpenVINO device 'NPU' not available"):
+        load_detector(
+            ModelConfig.model_validate({"path": path, "backend": {"type": "openvino", "device": "NPU"}})
+        )

@@ -17,14 +17,25 @@ __all__ = ["OpenVinoBackend", "open_backend"]
 INSTALL_HINT = "OpenVINO is not installed: pip install edgesight[openvino]"
 
 
+def _ovany_str(value: Any) -> str:
+    return str(value.astype(str)) if hasattr(value, "astype") else str(value)
+
+
 def _ir_metadata(path: Path, model: Any) -> dict[str, str]:
-    """Ultralytics IR exports: ``metadata.yaml`` beside the .xml, and/or rt_info ``model_info``."""
+    """Metadata of an IR model, later sources overriding earlier ones.
+
+    1. rt_info ``framework``: the ONNX ``metadata_props`` when the IR was converted from ONNX;
+    2. rt_info ``model_info``: what Ultralytics' OpenVINO export writes (``labels`` = names with
+       spaces as underscores);
+    3. ``metadata.yaml`` beside the .xml (Ultralytics' export folder).
+    """
     meta: dict[str, str] = {}
     try:
         info = model.get_rt_info()
-        if "model_info" in info:
-            for key, value in info["model_info"].items():
-                meta[str(key)] = str(value.astype(str) if hasattr(value, "astype") else value)
+        for section in ("framework", "model_info"):
+            if section in info:
+                for key, value in info[section].items():
+                    meta[str(key)] = _ovany_str(value)
     except Exception:  # rt_info layouts vary between OpenVINO versions; metadata is optional
         meta = {}
     yaml_path = path.with_name("metadata.yaml")
@@ -38,13 +49,14 @@ def _ir_metadata(path: Path, model: Any) -> dict[str, str]:
         if isinstance(data, dict):
             for k, v in data.items():
                 meta[str(k)] = v if isinstance(v, str) else repr(v)
-    if (
-        "names" in meta
-    ):  # rt_info stores names as 'person bicycle ...' or a dict string; keep dict strings only
+    if "names" in meta:
         try:
             ast.literal_eval(meta["names"])
         except (ValueError, SyntaxError):
             meta.pop("names")
+    if "names" not in meta and meta.get("labels", "").strip():
+        labels = [w.replace("_", " ") for w in meta["labels"].split()]
+        meta["names"] = repr(dict(enumerate(labels)))
     return meta
 
 
