@@ -141,7 +141,7 @@ def greedy_plan(buffers: Sequence[Buffer]) -> tuple[int, ...]:
 
 def _plan(buffers: list[Buffer], scopes: int) -> MemoryPlan:
     offsets = greedy_plan(buffers)
-    arena = max((o + b.size for o, b in zip(offsets, buffers)), default=0)
+    arena = max((o + b.size for o, b in zip(offsets, buffers, strict=False)), default=0)
     live = [0] * max(scopes, 1)
     for b in buffers:
         for s in range(max(b.first, 0), min(b.last, scopes - 1) + 1):
@@ -214,7 +214,7 @@ def plan_tflm(graph: Graph) -> MemoryPlan:
         for i in op.inputs:
             if i >= 0:
                 last[i] = scope
-        for k, (op_idx, nbytes, label) in enumerate(reqs):
+        for k, (op_idx, nbytes, _label) in enumerate(reqs):
             if op_idx == op.index:
                 scratch.append(
                     Buffer(f"scratch:{op.op_type}#{op.index}.{k}", -1, align_up(nbytes), scope, scope)
