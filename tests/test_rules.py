@@ -392,10 +392,11 @@ def test_one_frame_copy_shared_between_events() -> None:
     assert len(images) == 1 and lc.best(0).image is not f.image
 
 
-def test_snapshots_disabled_keeps_no_frames() -> None:
+@pytest.mark.parametrize("snapshots", [SnapshotConfig(enabled=False), None], ids=["disabled", "none"])
+def test_snapshots_disabled_keeps_no_frames(snapshots: SnapshotConfig | None) -> None:
     rule = ZoneRule(
         ZoneRuleConfig(name="z", polygon=SQUARE, events=["dwell"], dwell_seconds=0.2, debounce_seconds=0.0),
-        snapshots=SnapshotConfig(enabled=False),
+        snapshots=snapshots,
     )
     events = run(rule, lambda t, i: [(1, 150, 150)], 10.0, 1.0, flush=False)
     assert rule.lifecycle.best(("dwell", 1)).image is None

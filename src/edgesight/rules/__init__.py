@@ -127,7 +127,7 @@ def build_rules(
     Args:
         configs: rule configs (``PipelineConfig.rules``).
         device_id: stamped on every event.
-        snapshots: snapshot settings (``StoreConfig.snapshots``); None = defaults.
+        snapshots: snapshot settings (``StoreConfig.snapshots``); None = no snapshots (no JPEGs, no frame copies).
         names: the detector's class names (id -> name, or a list); when given, a rule watching a
             class the model does not have is refused with a ConfigError instead of never firing.
     """

@@ -263,7 +263,9 @@ class EventLifecycle:
     ) -> None:
         self.rule = rule
         self.device_id = device_id
-        self.snapshots = snapshots if snapshots is not None else SnapshotConfig.model_validate({})
+        self.snapshots = (
+            snapshots if snapshots is not None else SnapshotConfig.model_validate({"enabled": False})
+        )
         self.long_event_seconds = float(long_event_seconds)
         self.keeper: FrameKeeper | None = FrameKeeper() if self.snapshots.enabled else None
         self._open: dict[Hashable, _Open] = {}

@@ -45,7 +45,7 @@ class LineRule(LifecycleRule):
     """A directed counting line (see module docstring).
 
     Args:
-        cfg: the line's config. device_id: stamped on events. snapshots: snapshot settings.
+        cfg: the line's config. device_id: stamped on events. snapshots: snapshot settings (None = no snapshots).
     """
 
     def __init__(

@@ -60,7 +60,7 @@ class ZoneRule(LifecycleRule):
 
     Args:
         cfg: the zone's config (polygon in frame pixels).
-        device_id: stamped on events. snapshots: snapshot settings (None = defaults).
+        device_id: stamped on events. snapshots: snapshot settings (None = no snapshots).
         long_event_seconds: dwell/occupancy events send their snapshot early after this long.
     """
 
