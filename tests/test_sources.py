@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -168,7 +169,7 @@ def test_images_natural_order_pts_and_skipped_files(tmp_path: Path) -> None:
     (tmp_path / "img4.jpg").write_bytes(b"\xff\xd8\xff garbage")  # a JPEG header and nothing else
     (tmp_path / ".hidden.png").write_bytes(b"")
     src = open_source(ImagesSourceConfig(name="folder", path=tmp_path, fps=4))
-    assert isinstance(src, ImagesSource)
+    assert isinstance(src, ImagesSource) and isinstance(src, Source) and not src.is_live
     frames = list(src.frames())
     # natural order: img1, img2, IMG3, img4 (bad), img10, README.txt (bad)
     assert [f.index for f in frames] == [0, 1, 2, 4]
@@ -276,3 +277,26 @@ def test_backoff_doubles_to_the_cap_with_jitter() -> None:
         assert base * 0.75 <= d <= base
     b.reset()
     assert b.next_delay() <= 0.5
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_close_from_another_thread_ends_frames(tmp_path: Path, realtime: bool) -> None:
+    path = write_video(tmp_path / "v.avi", 200, 100)
+    src = FileSource(FileSourceConfig(name="v", path=path, realtime=realtime))
+    got: list[int] = []
+
+    def consume() -> None:
+        for f in src.frames():
+            got.append(f.index)
+            time.sleep(0.005)
+
+    th = threading.Thread(target=consume)
+    th.start()
+    deadline = time.monotonic() + 30
+    while len(got) < 5 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    src.close()
+    th.join(timeout=30)
+    assert not th.is_alive()
+    assert 5 <= len(got) < 200
+    assert src.stats()["state"] == "closed" and src.stats()["corrupt"] == 0

@@ -71,6 +71,7 @@ class FileSource:
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if count and np.isfinite(count) and count > 0 else None
         self._cap: cv2.VideoCapture | None = cap
+        self._cap_lock = threading.Lock()
         self._state: SourceState = "idle"
         self._closed = threading.Event()
         self._queue: FrameQueue | None = None
@@ -122,6 +123,7 @@ class FileSource:
             self.close()
 
     def close(self) -> None:
+        """End ``frames()`` and release the file; safe from another thread (waits for a read in flight)."""
         self._closed.set()
         if self._queue is not None:
             self._queue.close()
@@ -131,8 +133,7 @@ class FileSource:
             and threading.current_thread() is not self._thread
         ):
             self._thread.join(timeout=5.0)
-        if self._thread is None or not self._thread.is_alive():
-            self._release()
+        self._release()
         self._state = "closed"
 
     def stats(self) -> dict[str, int | float | str]:
@@ -157,14 +158,34 @@ class FileSource:
 
     # ------------------------------------------------------------------ internals
     def _release(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        # Under the lock: a close() from another thread must never free the capture inside read().
+        with self._cap_lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
 
     def _finish(self) -> None:
         self._release()
         if self._state != "closed":
             self._state = "ended"
+
+    def _read(self) -> tuple[np.ndarray | None, float]:
+        """One frame and its container time (ms), or (None, nan) on a failed read or once closed."""
+        with self._cap_lock:
+            if self._cap is None or self._closed.is_set():
+                return None, float("nan")
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                return None, float("nan")
+            return image, float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+
+    def _reopen(self) -> bool:
+        with self._cap_lock:
+            if self._cap is None or self._closed.is_set():
+                return False
+            self._cap.release()
+            self._cap = cv2.VideoCapture(str(self.cfg.path), cv2.CAP_FFMPEG)
+            return bool(self._cap.isOpened())
 
     def _decode(self) -> Iterator[_Decoded]:
         """Decoded frames with their index (0-based, across loops) and pts (seconds, increasing)."""
@@ -172,14 +193,15 @@ class FileSource:
         index = 0
         offset = 0.0  # stream time added on each loop so pts keeps increasing
         last_pts = -dt
-        while self._cap is not None and not self._closed.is_set():
-            cap = self._cap
+        while not self._closed.is_set():
             first_ms: float | None = None
             pos = 0  # frames decoded in this pass
             failures = 0
             while not self._closed.is_set():
-                ok, image = cap.read()
-                if not ok or image is None:
+                image, ms = self._read()
+                if image is None:
+                    if self._closed.is_set():
+                        return
                     if (
                         self.frame_count is not None
                         and pos < self.frame_count
@@ -190,7 +212,6 @@ class FileSource:
                         continue
                     break
                 failures = 0
-                ms = cap.get(cv2.CAP_PROP_POS_MSEC)
                 if first_ms is None:
                     first_ms = ms
                 pts = offset + (ms - first_ms) / 1000.0
@@ -215,9 +236,7 @@ class FileSource:
             # Loop: reopen (seeking is unreliable on damaged or B-frame streams).
             self.loops += 1
             offset = last_pts + dt
-            cap.release()
-            self._cap = cv2.VideoCapture(str(self.cfg.path), cv2.CAP_FFMPEG)
-            if not self._cap.isOpened():
+            if not self._reopen():
                 log.warning("source %s: cannot reopen %s to loop", self.name, self.cfg.path)
                 return
 
