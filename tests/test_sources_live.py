@@ -44,6 +44,7 @@ class MjpegServer:
         self.port = port
         self.frames = _jpegs()
         self._stop = threading.Event()
+        self.paused = threading.Event()  # set: keep connections open but send nothing (a frozen camera)
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -53,7 +54,7 @@ class MjpegServer:
     def start(self) -> MjpegServer:
         stop = threading.Event()
         self._stop = stop
-        frames, period = self.frames, 1.0 / self.fps
+        frames, period, paused = self.frames, 1.0 / self.fps, self.paused
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
@@ -66,6 +67,9 @@ class MjpegServer:
                 i = 0
                 try:
                     while not stop.is_set():
+                        if paused.is_set():
+                            stop.wait(period)
+                            continue
                         jpg = frames[i % len(frames)]
                         i += 1
                         head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
@@ -174,6 +178,22 @@ def test_stream_reconnects_after_server_restart(server: MjpegServer) -> None:
         consumer.join()
     pts = [f.pts for f in consumer.frames]
     assert np.all(np.diff(pts) > 0)  # stream time keeps going across the reconnect
+
+
+def test_frozen_stream_times_out_and_reconnects(server: MjpegServer) -> None:
+    src = open_source(stream_cfg(server.url, open_timeout_seconds=1.0))
+    consumer = Consumer(src)
+    try:
+        wait_for(lambda: len(consumer.frames) >= 5, "first frames")
+        server.paused.set()  # connection stays up, no data: only the read timeout can notice
+        wait_for(lambda: src.stats()["disconnects"] >= 1, "the read timeout")
+        before = len(consumer.frames)
+        server.paused.clear()
+        wait_for(lambda: src.stats()["reconnects"] >= 1, "reconnection")
+        wait_for(lambda: len(consumer.frames) >= before + 5, "frames to resume")
+    finally:
+        src.close()
+        consumer.join()
 
 
 def test_slow_consumer_gets_freshest_frames_and_drops_are_counted(server: MjpegServer) -> None:
