@@ -56,6 +56,9 @@ def _register_all() -> None:
     from edgesight.benchmark.commands import register as register_bench
 
     register_bench(app)
+    from edgesight.uplink.commands import register as register_uplink
+
+    register_uplink(app)
 
 
 _register_all()

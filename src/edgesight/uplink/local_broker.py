@@ -81,7 +81,9 @@ class LocalBroker:
             conf.write_text(
                 f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                 f"persistence_location {self.workdir}/\nautosave_interval 1\nlog_dest stderr\n"
-                f"log_type error\nlog_type warning\n{self.extra_config}\n"
+                f"log_type error\nlog_type warning\n"
+                # as root mosquitto would switch to user 'mosquitto', who cannot read a private temp dir
+                f"{'user root' if os.geteuid() == 0 else ''}\n{self.extra_config}\n"
             )
             cmd = [str(self._exe), "-c", str(conf)]
         else:

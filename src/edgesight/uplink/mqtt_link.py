@@ -65,9 +65,16 @@ def build_tls_context(cfg: UplinkConfig) -> ssl.SSLContext | None:
     return ctx
 
 
-def describe_connect_error(exc: BaseException, host: str, port: int, timeout: float) -> str:
+def describe_connect_error(
+    exc: BaseException, host: str, port: int, timeout: float, tls: bool = False
+) -> str:
     """One line saying what failed when connecting to the broker and what to check."""
     where = f"{host}:{port}"
+    if tls and isinstance(exc, (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)):
+        return (
+            f"TLS handshake with {where} failed (the peer closed the connection); is it a TLS listener (mqtts://), "
+            "and does it require a client certificate (uplink.tls.cert_file/key_file)?"
+        )
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
             f"TLS: the broker certificate at {where} is not trusted ({exc.verify_message}); "
@@ -204,8 +211,8 @@ class MqttLink:
         full = f"{msg}; {depth} message(s) stay queued in the outbox"
         if full != self.last_error:
             log.warning("uplink: %s", full)
-        self.last_error = full
         outbox.set_state(connected=0, last_error=full, last_error_at=time.time(), broker=self.cfg.url)
+        self.last_error = full
 
     def _connection(self, outbox: Outbox) -> bool:
         """One connection: connect, drain until it drops or stop; True if a session was established."""
@@ -237,7 +244,10 @@ class MqttLink:
             client.connect(self.host, self.port, keepalive=self.cfg.keepalive_seconds)
         except (OSError, ssl.SSLError, ValueError) as exc:
             self._note_error(
-                outbox, describe_connect_error(exc, self.host, self.port, self.cfg.connect_timeout_seconds)
+                outbox,
+                describe_connect_error(
+                    exc, self.host, self.port, self.cfg.connect_timeout_seconds, self._tls is not None
+                ),
             )
             return False
         deadline = time.monotonic() + self.cfg.connect_timeout_seconds
@@ -245,6 +255,7 @@ class MqttLink:
             "reason" not in connack and not lost and time.monotonic() < deadline and not self._stop.is_set()
         ):
             if client.loop(0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                lost.append("closed")
                 break
         reason = connack.get("reason")
         if reason is None or reason.is_failure:
@@ -254,6 +265,13 @@ class MqttLink:
                     what += " (check uplink.username/password or the client certificate)"
             elif self._stop.is_set():
                 return False
+            elif lost and self._tls is not None:
+                what = (
+                    f"broker {self.host}:{self.port} closed the TLS connection before accepting the session "
+                    "(does it require a client certificate? set uplink.tls.cert_file/key_file)"
+                )
+            elif lost:
+                what = f"broker {self.host}:{self.port} closed the connection before accepting the session"
             else:
                 what = (
                     f"no MQTT CONNACK from {self.host}:{self.port} within {self.cfg.connect_timeout_seconds:g}s "

@@ -21,6 +21,7 @@ reports before events before alerts), repeat until the total is within quota; ev
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -70,6 +71,8 @@ CREATE TABLE IF NOT EXISTS uplink_state (
     value TEXT
 );
 """
+
+log = logging.getLogger("edgesight.uplink")
 
 _CLASS_OF_PRIORITY = {v: k for k, v in PRIORITY.items()}
 
@@ -245,6 +248,14 @@ class Outbox:
         _bump(conn, f"enqueued:{msg.msg_class}")
         if held:
             _bump(conn, f"held:{msg.msg_class}")
+            log.warning(
+                "outbox: %s message %s is %d bytes, over uplink.max_message_bytes (%d): held in the outbox "
+                "(kept, not sent) until the limit is raised",
+                msg.msg_class,
+                msg.message_id,
+                n,
+                max_message_bytes,
+            )
         self._enforce_quota(conn)
         return True
 
