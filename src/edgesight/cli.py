@@ -59,6 +59,9 @@ def _register_all() -> None:
     from edgesight.uplink.commands import register as register_uplink
 
     register_uplink(app)
+    from edgesight.profile.commands import register as register_profile
+
+    register_profile(app)
 
 
 _register_all()

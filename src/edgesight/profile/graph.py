@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgesight.errors import ModelError
 
-__all__ = ["Graph", "Op", "Tensor", "load_graph"]
+__all__ = ["Graph", "Op", "Tensor", "TfliteInfo", "load_graph"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,26 @@ class Op:
 
 
 @dataclass(frozen=True)
+class TfliteInfo:
+    """TFLite-only facts the TFLM arena model needs.
+
+    Attributes:
+        subgraph_count: subgraphs in the file (control flow adds subgraphs).
+        subgraph_tensor_counts / subgraph_op_counts: per subgraph.
+        offline_offsets: the `OfflineMemoryAllocation` plan (offset per tensor, -1 = online), if any.
+        variable_bytes: bytes of variable tensors, each rounded up to 16.
+        description: the model's description string.
+    """
+
+    subgraph_count: int = 1
+    subgraph_tensor_counts: tuple[int, ...] = ()
+    subgraph_op_counts: tuple[int, ...] = ()
+    offline_offsets: tuple[int, ...] | None = None
+    variable_bytes: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Graph:
     """A model graph in a format-neutral form.
 
@@ -90,7 +110,7 @@ class Graph:
         inputs / outputs: tensor indices of the graph inputs/outputs.
         file_bytes: size of the model file in bytes.
         metadata: free text metadata (ONNX metadata_props; TFLite metadata names).
-        tflite: TFLite-only facts the arena model needs (subgraph/op counts, offline plan...).
+        tflite: TFLite-only facts (None for ONNX).
     """
 
     path: Path
@@ -101,7 +121,7 @@ class Graph:
     outputs: tuple[int, ...]
     file_bytes: int
     metadata: Mapping[str, str] = field(default_factory=dict)
-    tflite: Mapping[str, object] = field(default_factory=dict)
+    tflite: TfliteInfo | None = None
 
     @property
     def weight_bytes(self) -> int:

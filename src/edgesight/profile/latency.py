@@ -15,6 +15,7 @@ estimate with a measured ONNX Runtime run of whole models.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -328,7 +329,7 @@ def conv_rate(cal_points: tuple[tuple[int, float], ...], k: int) -> float:
         return cal_points[0][1]
     if k >= cal_points[-1][0]:
         return cal_points[-1][1]
-    for (k0, r0), (k1, r1) in zip(cal_points, cal_points[1:], strict=False):
+    for (k0, r0), (k1, r1) in itertools.pairwise(cal_points):
         if k0 <= k <= k1:
             w = (math.log(k) - math.log(k0)) / (math.log(k1) - math.log(k0)) if k1 > k0 else 0.0
             return r0 + w * (r1 - r0)

@@ -221,13 +221,13 @@ def plan_tflm(graph: Graph) -> MemoryPlan:
                 )
     for idx in graph.outputs:
         last[idx] = scope
-    offline = graph.tflite.get("offline_offsets")
+    offline = graph.tflite.offline_offsets if graph.tflite else None
     buffers: list[Buffer] = []
     for t in tensors:
         if t.is_constant or t.is_variable or t.nbytes == 0:
             continue
         off = ONLINE
-        if isinstance(offline, tuple) and t.index < len(offline):
+        if offline is not None and t.index < len(offline):
             off = int(offline[t.index])
         buffers.append(
             Buffer(t.name or f"t{t.index}", t.index, align_up(t.nbytes), first[t.index], last[t.index], off)

@@ -139,7 +139,7 @@ def read_onnx(data: bytes, path: Path) -> Graph:
         outputs=outputs,
         file_bytes=len(data),
         metadata={p.key: p.value for p in model.metadata_props},
-        tflite={},
+        tflite=None,
     )
 
 

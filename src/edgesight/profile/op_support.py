@@ -224,7 +224,7 @@ def _check_tflm(graph: Graph) -> SupportReport:
     )
     if any(t.dynamic for t in graph.tensors):
         problems.append("dynamic tensor shapes: TFLite Micro plans memory once and needs static shapes")
-    if graph.tflite.get("subgraph_count", 1) != 1:
+    if graph.tflite is not None and graph.tflite.subgraph_count != 1:
         notes.append("model has several subgraphs (control flow): only the main one was profiled in detail")
     return SupportReport("tflm", not bad and not problems, bad, tuple(problems), tuple(notes))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edgesight.errors import ModelError
 from edgesight.profile._tflite_enums import BUILTIN_OPERATORS, TENSOR_TYPES
-from edgesight.profile.graph import Graph, Op, Tensor
+from edgesight.profile.graph import Graph, Op, Tensor, TfliteInfo
 
 __all__ = ["read_tflite"]
 
@@ -258,12 +258,12 @@ def read_tflite(data: bytes, path: Path) -> Graph:
         outputs=tuple(outputs),
         file_bytes=len(data),
         metadata=metadata,
-        tflite={
-            "subgraph_count": len(subgraphs),
-            "subgraph_tensor_counts": tuple(sg_tensor_counts),
-            "subgraph_op_counts": tuple(sg_op_counts),
-            "offline_offsets": offline_offsets,
-            "variable_bytes": variable_bytes,
-            "description": r.string(model, _MODEL_DESCRIPTION, "model description"),
-        },
+        tflite=TfliteInfo(
+            subgraph_count=len(subgraphs),
+            subgraph_tensor_counts=tuple(sg_tensor_counts),
+            subgraph_op_counts=tuple(sg_op_counts),
+            offline_offsets=offline_offsets,
+            variable_bytes=variable_bytes,
+            description=r.string(model, _MODEL_DESCRIPTION, "model description"),
+        ),
     )

@@ -118,17 +118,16 @@ def estimate_tflm_arena(graph: Graph, io_tensors: int = 2) -> ArenaEstimate:
         io_tensors: persistent TfLiteTensors the application fetches (input(0) + output(0) = 2).
     """
     plan = plan_tflm(graph)
-    counts = graph.tflite.get("subgraph_tensor_counts") or (len(graph.tensors),)
-    op_counts = graph.tflite.get("subgraph_op_counts") or (len(graph.ops),)
-    n_tensors = sum(int(c) for c in counts)  # type: ignore[union-attr]
-    n_ops = sum(int(c) for c in op_counts)  # type: ignore[union-attr]
+    info = graph.tflite
+    n_tensors = sum(info.subgraph_tensor_counts) if info else len(graph.tensors)
+    n_ops = sum(info.subgraph_op_counts) if info else len(graph.ops)
     kernel = _PERSISTENT_BASE if graph.ops else 0
     params = 0
     for op in graph.ops:
         base, per_ch = _KERNEL_DATA.get(op.op_type, _DEFAULT_KERNEL_DATA)
         kernel += base + per_ch * _out_channels(graph, op.index)
         params += _BUILTIN_PARAMS.get(op.op_type, 0)
-    variable = int(graph.tflite.get("variable_bytes") or 0)  # type: ignore[call-overload]
+    variable = info.variable_bytes if info else 0
     parts = {
         "eval tensors": align_up(EVAL_TENSOR_BYTES * n_tensors),
         "nodes and registrations": NODE_AND_REGISTRATION_BYTES * n_ops,
