@@ -108,6 +108,9 @@ def test_onnxruntime_and_openvino_agree(assets, yolo_ort, yolo_ov, image) -> Non
 def test_ssd_litert_matches_reference(assets, ssd, image) -> None:
     assert ssd.backend.kind == "litert" and ssd.decoder.kind == "ssd"
     assert ssd.input_spec.dtype == np.uint8 and ssd.input_spec.layout == "NHWC"
+    [inp] = ssd.backend.inputs
+    assert (inp.shape, inp.scale, inp.zero_point) == ((1, 300, 300, 3), 0.0078125, 128)
+    assert ssd.input_spec.value_range == (-1.0, 1.0) and ssd.input_spec.resize == "stretch"
     [d] = ssd.detect([_image(assets, image)])
     _assert_matches_reference(d, REFERENCE[SSD]["images"][image])
 

@@ -8,6 +8,7 @@ detections can be computed by hand.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -490,3 +491,51 @@ def test_openvino_unknown_device(tmp_path) -> None:
         load_detector(
             ModelConfig.model_validate({"path": path, "backend": {"type": "openvino", "device": "NPU"}})
         )
+
+
+@pytest.mark.parametrize(
+    ("module", "suffix", "backend", "hint"),
+    [
+        ("openvino", ".onnx", {"type": "openvino"}, r"pip install edgesight\[openvino\]"),
+        ("ai_edge_litert", ".tflite", None, r"pip install edgesight\[litert\]"),
+    ],
+)
+def test_missing_optional_runtime_says_how_to_install(
+    tmp_path, monkeypatch, module, suffix, backend, hint
+) -> None:
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(b"\x00" * 64)
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    with pytest.raises(ModelError, match=hint):
+        load_detector(ModelConfig.model_validate({"path": path, "backend": backend}))
+
+
+def test_tflite_metadata_appended_zip(tmp_path) -> None:
+    import json
+    import zipfile
+
+    from edgesight.inference.backends.base import tflite_metadata
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"TFL3" + b"\x00" * 100)
+    assert tflite_metadata(path) == {}
+    with zipfile.ZipFile(path, "a") as zf:  # what Ultralytics' TFLite export appends
+        zf.writestr("metadata.json", json.dumps({"names": {"0": "person", "1": "car"}, "imgsz": [320, 320]}))
+    meta = parse_metadata(tflite_metadata(path))
+    assert meta.names == {0: "person", 1: "car"} and meta.imgsz == (320, 320)
+
+
+@pytest.mark.parametrize("with_imgsz", [True, False])
+def test_dynamic_input_size_comes_from_imgsz(tmp_path, with_imgsz) -> None:
+    meta = META if with_imgsz else {k: v for k, v in META.items() if k != "imgsz"}
+    path = make_onnx(tmp_path / "dyn.onnx", [_v8()], meta, input_shape=("batch", 3, "height", "width"))
+    cfg = ModelConfig.model_validate({"path": path})
+    if not with_imgsz:
+        with pytest.raises(ModelError, match="dynamic size and the model names no imgsz"):
+            load_detector(cfg)
+        return
+    det = load_detector(cfg)
+    assert (det.input_spec.height, det.input_spec.width) == (SIZE, SIZE)
+    assert [len(d) for d in det.detect([_frame(SIZE, SIZE)])] == [4]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesight.errors import ModelError
+from edgesight.errors import ModelError, SourceError
 from edgesight.inference.backends.base import TensorInfo
 from edgesight.inference.preprocess import InputSpec, Preprocessor, letterbox_transform
 
@@ -156,3 +156,21 @@ def test_dynamic_size_needs_imgsz() -> None:
         InputSpec.from_tensor(_info((1, 3, None, None)))
     spec = InputSpec.from_tensor(_info((1, 3, None, None)), default_size=(480, 640))
     assert (spec.height, spec.width) == (480, 640)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((10, 10, 3), np.float32), np.zeros((0, 10, 3), np.uint8), np.zeros((10, 10, 5), np.uint8)],
+    ids=["float", "empty", "5-channels"],
+)
+def test_bad_frames_are_source_errors(bad) -> None:
+    pre = Preprocessor(InputSpec.from_tensor(_info((1, 3, 32, 32))))
+    with pytest.raises(SourceError, match=r"image 0: expected an \(H, W, 3\) uint8 BGR image"):
+        pre([bad])
+
+
+@pytest.mark.parametrize("shape", [(20, 30), (20, 30, 1), (20, 30, 4)], ids=["grey-2d", "grey-3d", "bgra"])
+def test_grey_and_bgra_frames_are_converted(shape) -> None:
+    pre = Preprocessor(InputSpec.from_tensor(_info((1, 3, 32, 32))))
+    tensor, _ = pre([np.full(shape, 200, np.uint8)])
+    np.testing.assert_allclose(tensor[0, :, 16, 16], 200 / 255, atol=1e-6)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edgesight.errors import ModelError
+from edgesight.errors import ModelError, SourceError
 from edgesight.inference.backends.base import TensorInfo
 
 __all__ = ["InputSpec", "LetterboxTransform", "Preprocessor", "letterbox_transform"]
@@ -201,6 +201,9 @@ class Preprocessor:
     def __call__(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxTransform]]:
         """Preprocess ``images`` ((H, W, 3) uint8 BGR each, at most ``max_batch``).
 
+        Raises:
+            SourceError: an image is not a non-empty (H, W, 3) uint8 array (grey and BGRA are converted).
+
         Returns:
             tensor: (n, ...) view of the internal buffer in the model's layout and dtype.
             transforms: one LetterboxTransform per image, to map boxes back to frame pixels.
@@ -223,9 +226,10 @@ class Preprocessor:
             img.dtype != np.uint8
             or img.ndim not in (2, 3)
             or (img.ndim == 3 and img.shape[2] not in (1, 3, 4))
+            or min(img.shape[:2]) == 0
         ):
-            raise ValueError(
-                f"expected an (H, W, 3) uint8 BGR image, got shape {img.shape} dtype {img.dtype}"
+            raise SourceError(
+                f"image {i}: expected an (H, W, 3) uint8 BGR image, got shape {img.shape} dtype {img.dtype}"
             )
         if img.ndim == 2 or img.shape[2] == 1:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)

@@ -20,7 +20,6 @@ __all__ = [
     "TensorInfo",
     "check_model_file",
     "first_line",
-    "onnx_metadata",
     "tflite_metadata",
 ]
 
@@ -97,20 +96,6 @@ def check_model_file(path: Path, suffixes: tuple[str, ...]) -> Path:
     if p.suffix.lower() not in suffixes:
         raise ModelError(f"expected a model file ending in {', '.join(suffixes)}, got {p.name}")
     return p
-
-
-def onnx_metadata(path: Path) -> dict[str, str]:
-    """ONNX ``metadata_props`` as a dict (Ultralytics writes names, imgsz, stride, task there).
-
-    Raises ModelError when the file is not a readable ONNX protobuf.
-    """
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError/ValueError/OSError for corrupt files
-        raise ModelError(f"{path}: not a valid ONNX model ({first_line(exc)})") from None
-    return {p.key: p.value for p in model.metadata_props}
 
 
 def tflite_metadata(path: Path) -> dict[str, str]:

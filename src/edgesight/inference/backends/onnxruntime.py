@@ -10,7 +10,7 @@ import numpy as np
 
 from edgesight.config import OnnxRuntimeBackendConfig
 from edgesight.errors import ModelError
-from edgesight.inference.backends.base import TensorInfo, check_model_file, first_line, onnx_metadata
+from edgesight.inference.backends.base import TensorInfo, check_model_file, first_line
 
 __all__ = ["OnnxRuntimeBackend", "open_backend"]
 
@@ -69,11 +69,12 @@ class OnnxRuntimeBackend:
             opts.intra_op_num_threads = cfg.threads
             opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # errors only; warnings about unused initializers are noise here
-        self.metadata: dict[str, str] = onnx_metadata(self.path)
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # ORT raises Fail/InvalidProtobuf/InvalidGraph/NotImplemented
-            raise ModelError(f"{self.path}: onnxruntime cannot load it ({first_line(exc)})") from None
+            reason = first_line(exc).replace(f"Load model from {self.path} failed:", "")
+            raise ModelError(f"{self.path}: onnxruntime cannot load it ({reason})") from None
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         self.providers: list[str] = list(self._session.get_providers())
         self.inputs: list[TensorInfo] = [self._info(i) for i in self._session.get_inputs()]
         self.outputs: list[TensorInfo] = [self._info(o) for o in self._session.get_outputs()]

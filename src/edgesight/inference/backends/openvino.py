@@ -10,11 +10,18 @@ import numpy as np
 
 from edgesight.config import OpenVinoBackendConfig
 from edgesight.errors import ModelError
-from edgesight.inference.backends.base import TensorInfo, check_model_file, first_line, onnx_metadata
+from edgesight.inference.backends.base import TensorInfo, check_model_file, first_line
 
 __all__ = ["OpenVinoBackend", "open_backend"]
 
 INSTALL_HINT = "OpenVINO is not installed: pip install edgesight[openvino]"
+
+
+def _ov_message(exc: BaseException) -> str:
+    """The informative line of an OpenVINO error (they start with source-location lines)."""
+    skip = ("Exception from ", "Check '", "FrontEnd API failed")
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.strip().startswith(skip)]
+    return lines[0][:300] if lines else first_line(exc)
 
 
 def _ovany_str(value: Any) -> str:
@@ -27,7 +34,7 @@ def _ir_metadata(path: Path, model: Any) -> dict[str, str]:
     1. rt_info ``framework``: the ONNX ``metadata_props`` when the IR was converted from ONNX;
     2. rt_info ``model_info``: what Ultralytics' OpenVINO export writes (``labels`` = names with
        spaces as underscores);
-    3. ``metadata.yaml`` beside the .xml (Ultralytics' export folder).
+    3. ``metadata.yaml`` beside an .xml (Ultralytics' export folder).
     """
     meta: dict[str, str] = {}
     try:
@@ -39,7 +46,7 @@ def _ir_metadata(path: Path, model: Any) -> dict[str, str]:
     except Exception:  # rt_info layouts vary between OpenVINO versions; metadata is optional
         meta = {}
     yaml_path = path.with_name("metadata.yaml")
-    if yaml_path.is_file():
+    if path.suffix.lower() == ".xml" and yaml_path.is_file():
         import yaml
 
         try:
@@ -84,14 +91,17 @@ class OpenVinoBackend:
                 f"OpenVINO device {cfg.device!r} not available here (available: {', '.join(core.available_devices)})"
             )
         try:
-            model = core.read_model(str(self.path))
+            if self.path.suffix.lower() == ".onnx":
+                # The ONNX frontend directly: core.read_model would also try other frontends on a bad file.
+                from openvino.frontend import FrontEndManager
+
+                frontend = FrontEndManager().load_by_framework("onnx")
+                model = frontend.convert(frontend.load(str(self.path)))
+            else:
+                model = core.read_model(str(self.path))
         except Exception as exc:
-            raise ModelError(f"{self.path}: OpenVINO cannot read it ({first_line(exc)})") from None
-        self.metadata: dict[str, str] = (
-            onnx_metadata(self.path)
-            if self.path.suffix.lower() == ".onnx"
-            else _ir_metadata(self.path, model)
-        )
+            raise ModelError(f"{self.path}: OpenVINO cannot read it ({_ov_message(exc)})") from None
+        self.metadata: dict[str, str] = _ir_metadata(self.path, model)
         props: dict[str, Any] = {"PERFORMANCE_HINT": cfg.performance_hint}
         if cfg.threads:
             props["INFERENCE_NUM_THREADS"] = cfg.threads
@@ -120,7 +130,7 @@ class OpenVinoBackend:
         try:
             result = self._request.infer(inputs)
         except Exception as exc:
-            raise ModelError(f"{self.path}: OpenVINO failed to run ({first_line(exc)})") from None
+            raise ModelError(f"{self.path}: OpenVINO failed to run ({_ov_message(exc)})") from None
         return [np.array(result[port], copy=True) for port in self._compiled.outputs]
 
 
