@@ -180,6 +180,7 @@ def test_thresholds_class_filter_and_max_detections(tmp_path) -> None:
     assert run(classes=["car"], class_confidence={"car": 0.75}) == []
     assert run(max_detections=2) == ["person", "person"]
     assert run(iou=0.99) == ["person", "person", "person", "car", "dog"]  # near-duplicate survives
+    assert run(confidence=1.0) == []
     with pytest.raises(ModelError, match=r"'cat' is not one of the model's classes: person, car, dog"):
         run(classes=["cat"])
     with pytest.raises(ModelError, match="not one of the model's classes"):
@@ -225,8 +226,15 @@ def test_labels_file_names_and_mismatch(tmp_path) -> None:
     assert det.names == {0: "helmet", 1: "vest", 2: "head"}
     bad = tmp_path / "bad.txt"
     bad.write_text("a\nb\nc\nd\ne\n")
-    with pytest.raises(ModelError, match=r"does not fit 5 classes"):
+    with pytest.raises(
+        ModelError, match=r"labels file .*bad.txt has 5 labels but the model m.onnx outputs 3 classes"
+    ):
         load_detector(ModelConfig.model_validate({"path": path, "labels": bad}))
+    with_meta = make_onnx(
+        tmp_path / "meta.onnx", [_v8()], META
+    )  # metadata names + wrong labels: same refusal
+    with pytest.raises(ModelError, match=r"has 5 labels but the model meta.onnx outputs 3 classes"):
+        load_detector(ModelConfig.model_validate({"path": with_meta, "labels": bad}))
 
 
 @pytest.mark.parametrize("task", ["segment", "pose", "classify", "obb"])

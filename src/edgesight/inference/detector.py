@@ -207,15 +207,18 @@ def load_detector(cfg: ModelConfig) -> ModelDetector:
         decoder = SsdDecoder(ssd, (spec.height, spec.width), cfg.max_detections)
         size = classes.size if classes.size is not None else 0
     else:
-        layout = detect_yolo_layout(backend.outputs, classes.size, meta.end2end, where)
-        if (
-            cfg.labels is not None
-            and classes.size is not None
-            and layout.kind != "end2end"
-            and classes.size != layout.num_classes
-        ):
+        # The model's own names tell the class count best; a labels file is only a hint for the layout.
+        nc_hint = max(meta.names) + 1 if meta.names else classes.size
+        try:
+            layout = detect_yolo_layout(backend.outputs, nc_hint, meta.end2end, where)
+        except ModelError:
+            if cfg.labels is None:
+                raise
+            layout = detect_yolo_layout(backend.outputs, None, meta.end2end, where)
+        if cfg.labels is not None and layout.kind != "end2end" and classes.size != layout.num_classes:
             raise ModelError(
-                f"{cfg.labels}: has {classes.size} labels but the model outputs {layout.num_classes} classes"
+                f"labels file {cfg.labels} has {classes.size} labels but the model {path.name} outputs "
+                f"{layout.num_classes} classes"
             )
         spec = InputSpec.from_tensor(info, "letterbox", meta.imgsz)
         decoder = YoloDecoder(
