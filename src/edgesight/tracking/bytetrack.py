@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal
 
 import lap
@@ -35,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgesight.config import TrackerConfig
-from edgesight.tracking.kalman import KalmanXYAH, xyah_to_xyxy, xyxy_to_xyah
+from edgesight.tracking.kalman import KalmanXYAH
 from edgesight.types import Detections
 
 __all__ = ["ByteTrack", "TrackState", "box_iou"]
@@ -71,25 +70,60 @@ def _assign(cost: npt.NDArray[np.float64], max_cost: float) -> list[tuple[int, i
     return [(i, int(j)) for i, j in enumerate(x) if j >= 0 and cost[i, j] <= max_cost]
 
 
-@dataclass
 class _Track:
-    mean: npt.NDArray[np.float64]  # (8,) xyah + velocities, at time `t`
-    cov: npt.NDArray[np.float64]  # (8, 8)
-    class_id: int
-    score: float
-    start_t: float  # stream time of the first detection
-    last_seen_t: float  # stream time of the last matched detection
-    t: float  # stream time the Kalman state refers to
-    track_id: int = 0  # 0 until confirmed
-    state: TrackState = "tracked"
+    """One object's Kalman state and bookkeeping (times in seconds of stream time)."""
+
+    __slots__ = (
+        "class_id",
+        "cov",
+        "last_seen_t",
+        "mean",
+        "score",
+        "start_t",
+        "state",
+        "t",
+        "track_id",
+        "xyxy",
+    )
+
+    def __init__(
+        self,
+        mean: npt.NDArray[np.float64],
+        cov: npt.NDArray[np.float64],
+        class_id: int,
+        score: float,
+        t: float,
+    ) -> None:
+        self.class_id = class_id
+        self.score = score
+        self.start_t = t  # first detection
+        self.last_seen_t = t  # last matched detection
+        self.t = t  # time the Kalman state refers to
+        self.track_id = 0  # 0 until confirmed
+        self.state: TrackState = "tracked"
+        self.mean = mean  # (8,) xyah + velocities
+        self.cov = cov  # (8, 8)
+        self.xyxy = _xyah_box(mean)  # (4,) box of `mean`, kept in step with it
+
+    def set_state(self, mean: npt.NDArray[np.float64], cov: npt.NDArray[np.float64]) -> None:
+        self.mean, self.cov = mean, cov
+        self.xyxy = _xyah_box(mean)
 
     @property
     def confirmed(self) -> bool:
         return self.track_id > 0
 
-    @property
-    def xyxy(self) -> npt.NDArray[np.float64]:
-        return xyah_to_xyxy(self.mean[:4])[0]
+
+def _xyah_box(mean: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    cx, cy, a, h = mean[:4]
+    w = a * h
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+
+
+def _box_xyah(box: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    x1, y1, x2, y2 = box
+    h = max(y2 - y1, 1e-6)
+    return np.array([(x1 + x2) / 2, y1 + h / 2, (x2 - x1) / h, h])
 
 
 class ByteTrack:
@@ -135,6 +169,7 @@ class ByteTrack:
         high = np.flatnonzero(conf >= cfg.high_confidence)
         low = np.flatnonzero((conf >= cfg.low_confidence) & (conf < cfg.high_confidence))
         matched: dict[int, _Track] = {}  # detection row -> track
+        hits: list[tuple[_Track, int]] = []  # (track, detection row): Kalman-updated together below
 
         # Stage 1: high detections vs confirmed tracks (tracked and lost).
         pool = [tr for tr in self._tracks if tr.confirmed]
@@ -142,7 +177,7 @@ class ByteTrack:
         taken_tracks = set()
         taken_high = set()
         for ti, di in pairs:
-            self._hit(pool[ti], xyxy[high[di]], conf[high[di]], t)
+            self._hit(pool[ti], int(high[di]), conf[high[di]], t, hits)
             matched[int(high[di])] = pool[ti]
             taken_tracks.add(ti)
             taken_high.add(di)
@@ -152,7 +187,7 @@ class ByteTrack:
         pairs = _assign(self._cost(rest, xyxy[low], conf[low], cls[low], fuse=False), 1.0 - _LOW_MATCH_IOU)
         recovered = set()
         for ti, di in pairs:
-            self._hit(rest[ti], xyxy[low[di]], conf[low[di]], t)
+            self._hit(rest[ti], int(low[di]), conf[low[di]], t, hits)
             matched[int(low[di])] = rest[ti]
             recovered.add(ti)
         for i, tr in enumerate(rest):
@@ -169,7 +204,7 @@ class ByteTrack:
         used_left = set()
         for ti, di in pairs:
             tr = newborn[ti]
-            self._hit(tr, xyxy[left[di]], conf[left[di]], t)
+            self._hit(tr, int(left[di]), conf[left[di]], t, hits)
             tr.track_id = self._next_id
             self._next_id += 1
             matched[int(left[di])] = tr
@@ -183,9 +218,10 @@ class ByteTrack:
         for i, di in enumerate(left):
             if i in used_left or conf[di] < cfg.new_track_confidence:
                 continue
-            mean, cov = self._kf.initiate(xyxy_to_xyah(xyxy[di])[0])
-            self._tracks.append(_Track(mean, cov, int(cls[di]), float(conf[di]), t, t, t))
+            mean, cov = self._kf.initiate(_box_xyah(xyxy[di]))
+            self._tracks.append(_Track(mean, cov, int(cls[di]), float(conf[di]), t))
 
+        self._correct(hits, xyxy)
         self._expire(t)
         self._drop_duplicates()
         self._tracks = [tr for tr in self._tracks if tr.state != "removed"]
@@ -245,10 +281,18 @@ class ByteTrack:
         if self._last_t is not None and t < self._last_t:
             t = self._last_t  # time never runs backwards for the filter
         self._last_t = t
-        for tr in self._tracks:
-            if t > tr.t:
-                tr.mean, tr.cov = self._kf.predict(tr.mean, tr.cov, t - tr.t)
-                tr.t = t
+        moving = [tr for tr in self._tracks if t > tr.t]
+        if not moving:
+            return
+        # One batched predict for every track (they usually share the same dt).
+        means, covs = self._kf.predict(
+            np.stack([tr.mean for tr in moving]),
+            np.stack([tr.cov for tr in moving]),
+            np.array([t - tr.t for tr in moving]),
+        )
+        for k, tr in enumerate(moving):
+            tr.set_state(means[k], covs[k])
+            tr.t = t
 
     def _cost(
         self,
@@ -268,11 +312,25 @@ class ByteTrack:
         same = np.array([tr.class_id for tr in tracks])[:, None] == cls[None, :]
         return np.where(same, 1.0 - iou, 1.0)
 
-    def _hit(self, tr: _Track, box: npt.NDArray[np.float64], score: float, t: float) -> None:
-        tr.mean, tr.cov = self._kf.update(tr.mean, tr.cov, xyxy_to_xyah(box)[0])
+    @staticmethod
+    def _hit(tr: _Track, row: int, score: float, t: float, hits: list[tuple[_Track, int]]) -> None:
         tr.score = float(score)
         tr.last_seen_t = t
         tr.state = "tracked"
+        hits.append((tr, row))
+
+    def _correct(self, hits: list[tuple[_Track, int]], xyxy: npt.NDArray[np.float64]) -> None:
+        """One batched Kalman update of every matched track with its detection's box."""
+        if not hits:
+            return
+        x1, y1, x2, y2 = xyxy[[row for _, row in hits]].T
+        h = np.maximum(y2 - y1, 1e-6)
+        meas = np.stack([(x1 + x2) / 2, y1 + h / 2, (x2 - x1) / h, h], axis=1)
+        means, covs = self._kf.update(
+            np.stack([tr.mean for tr, _ in hits]), np.stack([tr.cov for tr, _ in hits]), meas
+        )
+        for k, (tr, _) in enumerate(hits):
+            tr.set_state(means[k], covs[k])
 
     def _old_enough(self, tr: _Track, t: float) -> bool:
         return t - tr.start_t >= self.cfg.min_track_seconds - 1e-9

@@ -45,7 +45,6 @@ class KalmanXYAH:
         # Noise relative to box height, as in the reference implementation.
         self.std_position = 1.0 / 20
         self.std_velocity = 1.0 / 160
-        self._update = np.eye(4, 8)
 
     def initiate(self, measurement: F64) -> tuple[F64, F64]:
         """New track from one (4,) xyah measurement: zero velocity, wide velocity uncertainty."""
@@ -65,40 +64,71 @@ class KalmanXYAH:
         )
         return mean, np.diag(std**2)
 
-    def predict(self, mean: F64, cov: F64, dt: float) -> tuple[F64, F64]:
-        """Advance (8,) mean and (8, 8) covariance by ``dt`` seconds (dt <= 0 returns them unchanged)."""
-        steps = dt * self.reference_fps
-        if steps <= 0:
-            return mean.copy(), cov.copy()
-        motion = np.eye(8)
-        motion[:4, 4:] = np.eye(4) * steps
-        h = mean[3]
-        std = np.array(
-            [
-                self.std_position * h,
-                self.std_position * h,
-                1e-2,
-                self.std_position * h,
-                self.std_velocity * h,
-                self.std_velocity * h,
-                1e-5,
-                self.std_velocity * h,
-            ]
+    def predict(self, mean: F64, cov: F64, dt: float | F64) -> tuple[F64, F64]:
+        """Advance means and covariances by ``dt`` seconds (entries with dt <= 0 are left unchanged).
+
+        Args:
+            mean: (8,) or (N, 8) states.
+            cov: (8, 8) or (N, 8, 8) covariances.
+            dt: seconds, a scalar or (N,).
+
+        Returns:
+            New arrays with the shapes of the inputs (the inputs are not modified).
+        """
+        single = mean.ndim == 1
+        means = np.atleast_2d(mean)
+        covs = cov.reshape(-1, 8, 8)
+        steps = np.clip(
+            np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(means),)) * self.reference_fps, 0, None
         )
-        q = np.diag(std**2) * steps
-        return motion @ mean, motion @ cov @ motion.T + q
+        new_mean = means.copy()
+        new_mean[:, :4] += means[:, 4:] * steps[:, None]
+        motion = np.broadcast_to(np.eye(8), (len(means), 8, 8)).copy()
+        idx = np.arange(4)
+        motion[:, idx, idx + 4] = steps[:, None]
+        new_cov = motion @ covs @ motion.transpose(0, 2, 1)
+        h = means[:, 3:4]
+        weights = np.array(
+            [self.std_position] * 2
+            + [0.0, self.std_position]
+            + [self.std_velocity] * 2
+            + [0.0, self.std_velocity]
+        )
+        std = weights * h
+        std[:, 2], std[:, 6] = 1e-2, 1e-5
+        diag = np.arange(8)
+        new_cov[:, diag, diag] += std**2 * steps[:, None]
+        if single:
+            return new_mean[0], new_cov[0]
+        return new_mean, new_cov
 
     def update(self, mean: F64, cov: F64, measurement: F64) -> tuple[F64, F64]:
-        """Correct with one (4,) xyah measurement."""
-        h = mean[3]
-        r = np.diag(
-            np.array([self.std_position * h, self.std_position * h, 1e-1, self.std_position * h]) ** 2
+        """Correct states with xyah measurements.
+
+        Args:
+            mean: (8,) or (N, 8) predicted states.
+            cov: (8, 8) or (N, 8, 8) predicted covariances.
+            measurement: (4,) or (N, 4) measured cx, cy, a, h.
+
+        Returns:
+            New arrays with the shapes of the inputs.
+        """
+        single = mean.ndim == 1
+        means = np.atleast_2d(mean)
+        covs = cov.reshape(-1, 8, 8)
+        meas = np.asarray(measurement, dtype=np.float64).reshape(-1, 4)
+        h = means[:, 3]
+        std = np.stack(
+            [self.std_position * h, self.std_position * h, np.full_like(h, 1e-1), self.std_position * h], 1
         )
-        proj_mean = self._update @ mean
-        proj_cov = self._update @ cov @ self._update.T + r
+        proj_cov = covs[:, :4, :4].copy()  # H P H^T with H = [I 0]
+        diag = np.arange(4)
+        proj_cov[:, diag, diag] += std**2
         # gain = P H^T S^-1, via a solve (S is symmetric positive definite).
-        gain = np.linalg.solve(proj_cov, (cov @ self._update.T).T).T
-        innovation = measurement - proj_mean
-        new_mean = mean + gain @ innovation
-        new_cov = cov - gain @ proj_cov @ gain.T
+        gain = np.linalg.solve(proj_cov, covs[:, :4, :]).transpose(0, 2, 1)  # (N, 8, 4)
+        innovation = meas - means[:, :4]
+        new_mean = means + (gain @ innovation[:, :, None])[:, :, 0]
+        new_cov = covs - gain @ proj_cov @ gain.transpose(0, 2, 1)
+        if single:
+            return new_mean[0], new_cov[0]
         return new_mean, new_cov
