@@ -130,9 +130,29 @@ class Graph:
 
     @property
     def quantized(self) -> bool:
-        """True when every activation tensor is 8-bit (int8/uint8): a fully quantized model."""
-        acts = [t for t in self.tensors if not t.is_constant and t.nbytes > 0]
-        return bool(acts) and all(t.dtype in ("INT8", "UINT8") for t in acts)
+        """True when the compute runs in 8 bits: no float activation enters or leaves any op except
+        (de)quantize steps and float post-processing (e.g. TFLite_Detection_PostProcess)."""
+        skip = {
+            "TFLite_Detection_PostProcess",
+            "DEQUANTIZE",
+            "QUANTIZE",
+            "DequantizeLinear",
+            "QuantizeLinear",
+        }
+        seen = False
+        for op in self.ops:
+            if op.op_type in skip:
+                continue
+            for i in (*op.inputs, *op.outputs):
+                if i < 0:
+                    continue
+                t = self.tensors[i]
+                if t.is_constant or t.nbytes == 0:
+                    continue
+                if t.dtype in ("FLOAT32", "FLOAT16", "FLOAT64", "BFLOAT16"):
+                    return False
+                seen = seen or t.dtype in ("INT8", "UINT8")
+        return seen
 
     @property
     def precision(self) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from edgesight.profile.catalog import Target
 from edgesight.profile.graph import Graph
 
-__all__ = ["EDGETPU_OPS", "TFLM_OPS", "SupportReport", "UnsupportedOp", "check_support"]
+__all__ = ["EDGETPU_OPS", "TFLM_FLOAT_ONLY", "TFLM_OPS", "SupportReport", "UnsupportedOp", "check_support"]
 
 TFLM_OPS = frozenset(
     [
@@ -125,6 +125,10 @@ TFLM_OPS = frozenset(
     ]
 )
 
+# Registered, but the reference kernel has no int8 path: an int8 model using them fails to prepare
+# (checked one by one with the tflite-micro Python runtime on int8 single-op models).
+TFLM_FLOAT_ONLY = frozenset(["EXP", "COS", "SIN", "LOG", "SQRT", "CEIL", "FLOOR", "ROUND", "NEG", "SQUARE"])
+
 EDGETPU_OPS = frozenset(
     [
         "ADD",
@@ -217,11 +221,19 @@ def _check_tflm(graph: Graph) -> SupportReport:
             "to an int8 TFLite model first (edgesight optimize / export)"
         )
         return SupportReport("tflm", False, (), tuple(problems), tuple(notes), checked=False)
-    bad = tuple(
-        UnsupportedOp(op.index, op.op_type, "not registered in TFLite Micro's op resolver")
-        for op in graph.ops
-        if op.op_type not in TFLM_OPS
-    )
+    bad_list: list[UnsupportedOp] = []
+    for op in graph.ops:
+        if op.op_type not in TFLM_OPS:
+            bad_list.append(
+                UnsupportedOp(op.index, op.op_type, "not registered in TFLite Micro's op resolver")
+            )
+        elif op.op_type in TFLM_FLOAT_ONLY and any(
+            graph.tensors[i].dtype in ("INT8", "UINT8", "INT16") for i in op.inputs if i >= 0
+        ):
+            bad_list.append(
+                UnsupportedOp(op.index, op.op_type, "TFLite Micro's kernel has no int8 path (float32 only)")
+            )
+    bad = tuple(bad_list)
     if any(t.dynamic for t in graph.tensors):
         problems.append("dynamic tensor shapes: TFLite Micro plans memory once and needs static shapes")
     if graph.tflite is not None and graph.tflite.subgraph_count != 1:

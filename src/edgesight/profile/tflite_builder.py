@@ -9,7 +9,7 @@ Layer specs (tuples), applied in order to the running NHWC tensor:
     ("conv", out_ch, k, stride)        CONV_2D, SAME padding, ReLU, per-channel int8 weights
     ("dw", k, stride)                  DEPTHWISE_CONV_2D, multiplier 1
     ("res", out_ch)                    residual block: 1x1 conv -> 3x3 dw -> 1x1 conv, ADD with its input
-    ("avgpool", k) / ("maxpool", k)    pooling, stride k
+    ("avgpool", k) / ("maxpool", k)    pooling, stride k (output keeps the input's quantization)
     ("gap",)                           MEAN over H, W (keep dims)
     ("concat_branch", out_ch)          two 1x1 convs of the input, CONCATENATION on channels
     ("flatten",)                       RESHAPE to [1, N]
@@ -103,6 +103,12 @@ class _Builder:
     def shape(self, t: int) -> list[int]:
         return list(self.tensors[t].shape)
 
+    def scale(self, t: int) -> list[float]:
+        return list(self.tensors[t].quantization.scale)
+
+    def zero_point(self, t: int) -> list[int]:
+        return list(self.tensors[t].quantization.zeroPoint)
+
     # --- layers -------------------------------------------------------------------------
     def conv(self, x: int, out_ch: int, k: int, stride: int) -> int:
         fb = self.fb
@@ -144,7 +150,7 @@ class _Builder:
     def pool(self, x: int, k: int, kind: str) -> int:
         fb = self.fb
         n, h, w, c = self.shape(x)
-        y = self.tensor((n, h // k, w // k, c), "INT8", scale=(0.05,), zero_point=(-128,))
+        y = self.tensor((n, h // k, w // k, c), "INT8", scale=self.scale(x), zero_point=self.zero_point(x))
         opt = fb.Pool2DOptionsT()
         opt.padding, opt.strideW, opt.strideH, opt.filterWidth, opt.filterHeight = (
             fb.Padding.VALID,
@@ -181,7 +187,7 @@ class _Builder:
         fb = self.fb
         n = int(np.prod(self.shape(x)))
         new_shape = self.tensor((2,), "INT32", np.array([1, n], np.int32))
-        y = self.tensor((1, n), "INT8", scale=(0.05,), zero_point=(-128,))
+        y = self.tensor((1, n), "INT8", scale=self.scale(x), zero_point=self.zero_point(x))
         opt = fb.ReshapeOptionsT()
         opt.newShape = [1, n]
         self.op("RESHAPE", [x, new_shape], [y], fb.BuiltinOptions.ReshapeOptions, opt)

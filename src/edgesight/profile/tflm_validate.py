@@ -61,7 +61,14 @@ def measure_tflm_arena(model: bytes, arena_size: int | None = None) -> MeasuredA
     except ImportError as exc:
         raise RuntimeError("the TFLM runtime is missing: pip install 'edgesight[tflm]'") from exc
 
-    text = _capture_fd2(lambda: _run(runtime, model, arena_size or 8 * 1024 * 1024))
+    errors: list[str] = []
+    text = _capture_fd2(lambda: _run(runtime, model, arena_size or 8 * 1024 * 1024, errors))
+    if errors:
+        detail = " | ".join(line.strip() for line in text.splitlines() if line.strip())[:300]
+        raise ModelError(
+            f"the TFLite Micro interpreter rejected the model: {errors[0]}"
+            + (f" ({detail})" if detail else "")
+        )
     totals = {m.group(1): int(m.group(2)) for m in _TOTAL.finditer(text)}
     if "total" not in totals:
         raise ModelError(f"the TFLM interpreter printed no arena usage: {text.strip()[:200]!r}")
@@ -73,7 +80,7 @@ def measure_tflm_arena(model: bytes, arena_size: int | None = None) -> MeasuredA
     )
 
 
-def _run(runtime: object, model: bytes, arena_size: int) -> None:
+def _run(runtime: object, model: bytes, arena_size: int, errors: list[str]) -> None:
     try:
         interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)  # type: ignore[attr-defined]
         n_in = 0
@@ -87,7 +94,7 @@ def _run(runtime: object, model: bytes, arena_size: int) -> None:
         interp.invoke()
         interp.print_allocations()
     except (RuntimeError, ValueError) as exc:
-        raise ModelError(f"the TFLite Micro interpreter rejected the model: {exc}") from exc
+        errors.append(str(exc))
 
 
 def _capture_fd2(fn: object) -> str:
