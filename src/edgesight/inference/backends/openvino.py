@@ -84,9 +84,9 @@ class OpenVinoBackend:
                 f"{self.path}: OpenVINO IR weights not found (expected {self.path.with_suffix('.bin').name})"
             )
         core = ov.Core()
-        if cfg.device not in ("AUTO",) and cfg.device.split(".")[0] not in {
-            d.split(".")[0] for d in core.available_devices
-        }:
+        # Virtual devices (AUTO, MULTI:..., HETERO:..., BATCH:...) pick among real ones themselves.
+        virtual = cfg.device.split(":")[0] in ("AUTO", "MULTI", "HETERO", "BATCH")
+        if not virtual and cfg.device.split(".")[0] not in {d.split(".")[0] for d in core.available_devices}:
             raise ModelError(
                 f"OpenVINO device {cfg.device!r} not available here (available: {', '.join(core.available_devices)})"
             )

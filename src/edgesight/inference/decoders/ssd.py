@@ -87,9 +87,8 @@ class SsdDecoder:
         r = self.roles
         boxes = np.asarray(outputs[r.boxes][index], dtype=np.float32)
         total = len(boxes)
-        count = int(
-            np.asarray(outputs[r.count]).reshape(-1)[min(index, np.asarray(outputs[r.count]).size - 1)]
-        )
+        counts = np.asarray(outputs[r.count]).reshape(-1)  # (B,) one count per image
+        count = int(counts[min(index, counts.size - 1)])
         if not 0 <= count <= total:
             raise ModelError(f"SSD post-process reported {count} detections but has room for {total}")
         cls_f, scores = self._classes_scores(outputs, index, count)
