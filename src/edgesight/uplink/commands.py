@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
                 f"[yellow]held:[/] {s.held} oversized message(s) kept but not sent (raise uplink.max_message_bytes)"
             )
         u = s.uplink
-        if u:
+        if "connected" in u:
             state = "[green]connected[/]" if u.get("connected") == "1" else "[red]not connected[/]"
             con.print(f"uplink: {state} to {u.get('broker', '?')}", highlight=False)
             if u.get("last_error"):

@@ -99,7 +99,7 @@ class OutboxStats:
     held: int
     quota_bytes: int
     counters: dict[str, int]
-    uplink: dict[str, str] = field(default_factory=dict)
+    uplink: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def total_depth(self) -> int:
@@ -161,6 +161,7 @@ class Outbox:
         self, path: str | Path, config: OutboxConfig | None = None, synchronous: str = "FULL"
     ) -> None:
         self.path = Path(path)
+        self._explicit_config = config is not None  # readers (CLI) pass none and show the writer's quota
         self.config = config or OutboxConfig.model_validate({})
         self._lock = threading.RLock()
         self._conn = connect(self.path, synchronous)
@@ -169,6 +170,8 @@ class Outbox:
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise UplinkError(f"outbox database {self.path}: cannot create tables ({exc})") from None
+        if self._explicit_config:
+            self.set_state(quota_bytes=self.config.max_bytes)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -371,8 +374,13 @@ class Outbox:
                 oldest[cls] = None if row is None else max(0.0, t - row[0])
             held = self._conn.execute("SELECT COUNT(*) FROM outbox WHERE held = 1").fetchone()[0]
             counters = {k: int(v) for k, v in self._conn.execute("SELECT name, value FROM outbox_counters")}
-            state = {k: v for k, v in self._conn.execute("SELECT key, value FROM uplink_state")}
-        return OutboxStats(depth, nbytes, oldest, int(held), self.config.max_bytes, counters, state)
+            state: dict[str, str | None] = dict(
+                self._conn.execute("SELECT key, value FROM uplink_state").fetchall()
+            )
+        quota = self.config.max_bytes
+        if not self._explicit_config and (state.get("quota_bytes") or "").isdigit():
+            quota = int(state["quota_bytes"] or 0)
+        return OutboxStats(depth, nbytes, oldest, int(held), quota, counters, state)
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` result ('ok' when the file is sound)."""

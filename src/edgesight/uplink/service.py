@@ -18,6 +18,7 @@ from edgesight.uplink.messages import (
 )
 from edgesight.uplink.mqtt_link import MessageHandler, MqttLink, build_tls_context
 from edgesight.uplink.outbox import Outbox, OutboxStats
+from edgesight.uplink.snapshots import SnapshotUploader
 
 __all__ = ["Uplink"]
 
@@ -45,6 +46,11 @@ class Uplink:
         tls = build_tls_context(config)  # bad TLS files are refused here, before anything starts
         self.outbox = Outbox(self.db_path, config.outbox)
         self.link = MqttLink(config, self.db_path, device_id, version or __version__, on_message, tls)
+        self.uploader: SnapshotUploader | None = (
+            SnapshotUploader(config.snapshots, self.db_path, device_id)
+            if config.snapshots is not None
+            else None
+        )
 
     @classmethod
     def from_config(
@@ -61,10 +67,14 @@ class Uplink:
     def start(self) -> None:
         """Start the background sender (returns at once; connection errors are logged and retried)."""
         self.link.start()
+        if self.uploader is not None:
+            self.uploader.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Publish 'offline', disconnect and close the outbox. Queued messages stay for the next start."""
         self.link.stop(timeout)
+        if self.uploader is not None:
+            self.uploader.close()
         self.outbox.close()
 
     def __enter__(self) -> Uplink:
@@ -103,6 +113,10 @@ class Uplink:
         """Queue a twin ``reported`` patch."""
         msg = twin_reported_message(self.device_id, reported, desired_version)
         return self.outbox.enqueue(msg, max_message_bytes=self.config.max_message_bytes)
+
+    def offer_snapshot(self, event: Event, jpeg: bytes) -> bool:
+        """Hand an event's stored snapshot to the uploader (if configured); True if it was queued."""
+        return self.uploader.offer_event(event, jpeg) if self.uploader is not None else False
 
     # ------------------------------------------------------------------ status
     def stats(self) -> OutboxStats:
