@@ -187,12 +187,22 @@ def test_thresholds_class_filter_and_max_detections(tmp_path) -> None:
         run(class_confidence={"truck": 0.5})
 
 
-def test_dynamic_batch_matches_single_images(tmp_path) -> None:
+@pytest.mark.parametrize("backend", RUNTIMES, ids=BACKEND_IDS)
+def test_dynamic_batch_matches_single_images(tmp_path, backend) -> None:
     path = make_onnx(tmp_path / "m.onnx", [_v8()], META, batch="batch")
-    det = load_detector(ModelConfig.model_validate({"path": path, "max_batch": 2}))
+    det = load_detector(ModelConfig.model_validate({"path": path, "max_batch": 2, "backend": backend}))
     assert det.max_batch == 2
     frames = [_frame(480, 640), _frame(640, 480), _frame(320, 320)]
+    shapes: list[tuple[int, ...]] = []
+    run = det.backend.run
+
+    def recording_run(inputs):
+        shapes.append(inputs["images"].shape)
+        return run(inputs)
+
+    det.backend.run = recording_run  # type: ignore[method-assign]
     batched = det.detect(frames)
+    assert shapes == [(2, 3, SIZE, SIZE), (1, 3, SIZE, SIZE)]  # one call per batch of max_batch frames
     assert set(det.last_timings) == {"preprocess", "infer", "postprocess"}
     assert all(v >= 0 for v in det.last_timings.values())
     single = [det.detect([f])[0] for f in frames]
