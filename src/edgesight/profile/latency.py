@@ -85,22 +85,27 @@ class LatencyEstimate:
 
 
 def _choose_precision(graph: Graph, target: Target) -> tuple[str, list[str]]:
-    notes: list[str] = []
-    model_prec = graph.precision
+    """The precision a model would run in on `target` as it is usually deployed there."""
     peaks = target.peak_gops
+    model_prec = graph.precision
+    if model_prec == "int8":
+        if "int8" in peaks:
+            return "int8", []
+        alt = "fp16" if "fp16" in peaks else "fp32"
+        return alt, [f"this target has no int8 path: assumes the float ({alt}) version of the model"]
+    if target.kind == "npu":
+        if "int8" in peaks:
+            return "int8", ["assumes the model is first quantized to int8 (what this accelerator runs)"]
+        if "fp16" in peaks:
+            return "fp16", ["assumes an FP16 build of the float model"]
+    if target.kind == "gpu" and "fp16" in peaks:
+        return "fp16", ["assumes a TensorRT FP16 engine built from the float model"]
     if model_prec in peaks:
-        return model_prec, notes
-    if model_prec == "fp32" and "fp16" in peaks and target.kind in ("gpu", "npu"):
-        notes.append("assumes an FP16 build of the float model (TensorRT/VPU default)")
-        return "fp16", notes
-    if "int8" in peaks and target.kind == "npu":
-        notes.append("assumes the model is first quantized to int8 (the only precision this target runs)")
-        return "int8", notes
-    for p in ("fp16", "fp32", "int8"):
+        return model_prec, []
+    for p in ("fp32", "fp16", "int8"):
         if p in peaks:
-            notes.append(f"model is {model_prec}; estimate uses this target's {p} rate")
-            return p, notes
-    return "fp32", notes
+            return p, [f"model is {model_prec}; estimate uses this target's {p} rate"]
+    return "fp32", []
 
 
 def _reduction_length(graph: Graph, c: OpCost) -> int:
