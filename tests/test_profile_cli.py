@@ -56,9 +56,12 @@ def test_recommend_yolov8n_at_10fps(assets: Path, capsys: pytest.CaptureFixture[
     assert ranked, d["rejected"]
     ids = [r["target"] for r in ranked]
     assert all(r["fps"] >= 10 for r in ranked)
-    prices = [r["price_usd"] for r in ranked]
-    assert prices == sorted(prices)  # ranked by total price, as explained
-    assert "price" in d["explanation"] and "ESTIMATED" in d["explanation"]
+    tight = [r["headroom"] < 2 for r in ranked]
+    assert tight == sorted(tight)  # comfortable headroom first, as explained
+    for group in (False, True):
+        prices = [r["price_usd"] for r, t in zip(ranked, tight, strict=True) if t is group]
+        assert prices == sorted(prices)  # then by total price
+    assert "price" in d["explanation"] and "ESTIMATED" in d["explanation"] and "headroom" in d["explanation"]
     rejected = {r["target"]: r["reason"] for r in d["rejected"]}
     for mcu in ("cortex-m4", "cortex-m7", "esp32-s3"):
         assert mcu not in ids and "SRAM" in rejected[mcu]

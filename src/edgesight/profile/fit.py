@@ -195,9 +195,9 @@ def recommend(
 ) -> Recommendation:
     """Rank targets that run the model at >= `fps` within the power and price limits.
 
-    Ranking: cheapest total price first (board + required host), then lowest energy per inference;
-    a target with less than 2x headroom over the required fps is marked tight, because the latency
-    figures are estimates that can be off by that much.
+    Ranking: targets with >= 2x headroom over `fps` first (latency figures are estimates that can be
+    off by that much; the others are marked tight), then cheapest total price (board + required
+    host), then lowest energy per inference.
     """
     ok: list[TargetFit] = []
     rejected: list[tuple[TargetFit, str]] = []
@@ -217,16 +217,22 @@ def recommend(
             rejected.append((f, why))
             continue
         ok.append(f)
-    ok.sort(key=lambda f: (f.price_usd if f.price_usd is not None else math.inf, f.energy_mj or math.inf))
+    ok.sort(
+        key=lambda f: (
+            f.latency.fps < 2 * fps,  # tight headroom last: the estimate may be off by 2x
+            f.price_usd if f.price_usd is not None else math.inf,
+            f.energy_mj or math.inf,
+        )
+    )
     limits = [f">= {fps:g} fps"]
     if max_watts is not None:
         limits.append(f"<= {max_watts:g} W")
     if max_price is not None:
         limits.append(f"<= ${max_price:g}")
     explanation = (
-        f"Targets that fit the model and meet {', '.join(limits)} (ESTIMATED fps), ranked by total price "
-        "(board + the host an accelerator needs), then by estimated energy per inference. "
-        "Headroom < 2x is marked tight: the estimates can be off by that much."
+        f"Targets that fit the model and meet {', '.join(limits)} (ESTIMATED fps). Ranked: targets with at least "
+        "2x headroom over the required fps first (the estimates can be off by that much), then by total price "
+        "(board + the host an accelerator needs), then by estimated energy per inference."
     )
     suggestions = tuple(_suggest(profile, fps, max_watts, max_price)) if len(ok) == 0 else ()
     return Recommendation(tuple(ok), tuple(rejected), explanation, suggestions)
