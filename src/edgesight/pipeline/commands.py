@@ -91,10 +91,14 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         src.add_column(col, justify="left" if col in ("source", "state") else "right")
     for name, s in summary["sources"].items():
         src.add_row(
-            name, str(s.get("frames", 0)), str(s.get("detector_runs", 0)), str(s.get("motion_skipped", 0)),
-            str(s.get("dropped", 0)), str(s.get("corrupt", s.get("skipped", 0))),
+            name,
+            str(s.get("frames", 0)),
+            str(s.get("detector_runs", 0)),
+            str(s.get("motion_skipped", 0)),
+            str(s.get("dropped", 0)),
+            str(s.get("corrupt", s.get("skipped", 0))),
             str(s.get("error") or s.get("state", "")),
-        )  # fmt: skip
+        )
     console.print(src)
     ev = Table(title="events", title_justify="left")
     ev.add_column("kind")
@@ -191,10 +195,17 @@ def _run_with_progress(
     total = _expected_frames(cfg, max_frames)
     events = {"n": 0}
     bar = Progress(
-        TextColumn("[bold]edgesight run"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
-        TextColumn("{task.fields[events]} events"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not show, transient=False,
-    )  # fmt: skip
+        TextColumn("[bold]edgesight run"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]} fps"),
+        TextColumn("{task.fields[events]} events"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+        transient=False,
+    )
     task = bar.add_task("run", total=total, fps="-", events=0)
     runner: Any = None
 

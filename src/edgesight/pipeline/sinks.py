@@ -98,8 +98,16 @@ class VideoSink:
         ]
         draw_overlays(img, self.zones, lines)
         draw_detections(img, detections)
-        cv2.putText(img, f"{source_id} #{frame.index} t={frame.pts:.1f}s", (6, img.shape[0] - 8),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            img,
+            f"{source_id} #{frame.index} t={frame.pts:.1f}s",
+            (6, img.shape[0] - 8),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
         self._writer(source_id, img.shape).write(img)
 
     def close(self) -> None:
