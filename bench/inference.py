@@ -4,6 +4,8 @@
 
 Prints medians (ms) and the ratios that matter, measured in one run on the same machine:
   * detect / raw run: what preprocessing + decoding cost on top of the model (1.00 = nothing);
+  * (pre + post) / detect, from the detector's own per-call split: the share of the frame time that is
+    not the model (less sensitive to machine load than comparing two separately timed calls);
   * openvino / onnxruntime on the same ONNX file;
   * int8 dynamic / fp32 on ONNX Runtime (a bad quantization choice on CPU).
 Absolute times depend on the machine and its load; compare ratios.
@@ -114,6 +116,7 @@ def main() -> None:
             f"{_median_ms(t['infer']):.1f}",
             f"{_median_ms(t['post']):.2f}",
             f"{dt / raw:.3f}",
+            f"{100 * statistics.median(p + q for p, q in zip(t['pre'], t['post'], strict=True)) / dt * 1000:.1f}",
             ", ".join(f"{v} {k}" for k, v in counts.items()),
         )
     console.print(table)
