@@ -162,7 +162,7 @@ def evaluate(fps: float) -> dict[str, float]:
     return clear_mot(scene, outputs)
 
 
-@pytest.mark.parametrize("fps", [10.0, 25.0])
+@pytest.mark.parametrize("fps", [5.0, 10.0, 25.0])
 def test_tracker_quality_holds_reference(fps: float) -> None:
     got = evaluate(fps)
     key = f"fps_{fps:g}"
