@@ -98,3 +98,19 @@ def test_greedy_planner_hand_case() -> None:
 def test_offline_offsets_are_kept() -> None:
     bufs = [Buffer("a", 0, 32, 0, 1, offline_offset=96), Buffer("b", 1, 64, 0, 1)]
     assert greedy_plan(bufs) == (96, 0)
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    [{"input": 20000}, {"t6": 3072, "t12": 9000}, {"t9": 16, "t3": 16000}],
+)
+def test_offline_planned_model_matches_interpreter(offsets: dict[str, int]) -> None:
+    """Models carrying TFLM's OfflineMemoryAllocation metadata: fixed offsets, the rest planned around them."""
+    layers = [("conv", 8, 3, 1), ("res", 16), ("conv", 4, 1, 1)]
+    plain = build_int8_model((1, 16, 16, 3), layers)
+    data = build_int8_model((1, 16, 16, 3), layers, offline_offsets=offsets)
+    graph = read_tflite(data, Path("offline.tflite"))
+    assert graph.tflite is not None and graph.tflite.offline_offsets is not None
+    head = plan_tflm(graph).arena_bytes
+    assert head != plan_tflm(read_tflite(plain, Path("plain.tflite"))).arena_bytes  # the plan really changed
+    assert head == measure_tflm_arena(data).head_bytes

@@ -20,7 +20,7 @@ Layer specs (tuples), applied in order to the running NHWC tensor:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -217,7 +217,7 @@ class _Builder:
         self.op(name, [x], [y])
         return y
 
-    def finish(self, inp: int, out: int) -> bytes:
+    def finish(self, inp: int, out: int, offline: Mapping[str, int] | None = None) -> bytes:
         import flatbuffers
 
         fb = self.fb
@@ -232,18 +232,34 @@ class _Builder:
         m = fb.ModelT()
         m.version, m.operatorCodes, m.subgraphs, m.buffers = 3, self.codes, [sg], self.buffers
         m.description = "edgesight test model"
+        if offline:
+            # TFLM's OfflineMemoryAllocation: int32 [version 1, subgraph 0, tensor count, offset per tensor].
+            offsets = [int(offline.get(t.name, -1)) for t in self.tensors]
+            buf = fb.BufferT()
+            buf.data = list(np.array([1, 0, len(offsets), *offsets], dtype="<i4").tobytes())
+            self.buffers.append(buf)
+            meta = fb.MetadataT()
+            meta.name, meta.buffer = "OfflineMemoryAllocation", len(self.buffers) - 1
+            m.metadata = [meta]
         b = flatbuffers.Builder(1024)
         b.Finish(m.Pack(b), file_identifier=b"TFL3")
         return bytes(b.Output())
 
 
-def build_int8_model(input_shape: Sequence[int], layers: Sequence[tuple[Any, ...]], seed: int = 0) -> bytes:
+def build_int8_model(
+    input_shape: Sequence[int],
+    layers: Sequence[tuple[Any, ...]],
+    seed: int = 0,
+    offline_offsets: Mapping[str, int] | None = None,
+) -> bytes:
     """Build an int8 TFLite model.
 
     Args:
         input_shape: NHWC input shape, e.g. (1, 32, 32, 3).
         layers: layer specs (see module docstring).
         seed: weights seed.
+        offline_offsets: fixed arena offsets by tensor name (`input`, `t<k>`) written as TFLM
+            `OfflineMemoryAllocation` metadata; other tensors stay online-planned (-1).
 
     Returns:
         the `.tflite` file bytes.
@@ -278,4 +294,4 @@ def build_int8_model(input_shape: Sequence[int], layers: Sequence[tuple[Any, ...
             x = b.generic(x, str(spec[1]))
         else:
             raise ValueError(f"unknown layer kind {kind!r}")
-    return b.finish(inp, x)
+    return b.finish(inp, x, offline_offsets)
