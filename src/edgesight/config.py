@@ -619,7 +619,11 @@ def load_config(path: str | Path) -> PipelineConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, yaml.reader.ReaderError):  # bad bytes: no mark, only an offset
+            before = text[: exc.position]
+            pos = f" at line {before.count(chr(10)) + 1}, column {len(before) - before.rfind(chr(10))}"
+            problem = f"unacceptable character {exc.character!r} ({exc.reason})"
         raise ConfigError(f"{p}: not valid YAML{pos}: {problem}") from None
     cfg = parse_config(data, str(p))
     return _resolve_paths(cfg, p.parent)

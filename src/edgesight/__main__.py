@@ -1,0 +1,5 @@
+"""`python -m edgesight` = the `edgesight` command."""
+
+from edgesight.cli import main
+
+main()
