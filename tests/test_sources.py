@@ -300,3 +300,31 @@ def test_close_from_another_thread_ends_frames(tmp_path: Path, realtime: bool) -
     assert not th.is_alive()
     assert 5 <= len(got) < 200
     assert src.stats()["state"] == "closed" and src.stats()["corrupt"] == 0
+
+
+REQUIRED_STATS = {"state", "decoded", "delivered", "dropped", "subsampled", "corrupt", "reconnects", "fps"}
+
+
+@pytest.mark.parametrize("kind", ["file", "file_realtime", "images", "stream"])
+def test_every_source_reports_the_same_counters(tmp_path: Path, kind: str) -> None:
+    video = write_video(tmp_path / "v.avi", 3, 30)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    _write_images(folder, ["a.png", "b.png"])
+    cfg = {
+        "file": FileSourceConfig(name="f", path=video),
+        "file_realtime": FileSourceConfig(name="f", path=video, realtime=True),
+        "images": ImagesSourceConfig(name="i", path=folder),
+        "stream": StreamSourceConfig(name="s", url="http://127.0.0.1:9/x.mjpg", open_timeout_seconds=0.5),
+    }[kind]
+    src = open_source(cfg)
+    try:
+        assert set(src.stats()) >= REQUIRED_STATS
+        if not src.is_live or kind == "file_realtime":
+            list(src.frames())
+            st = src.stats()
+            assert set(st) >= REQUIRED_STATS
+            assert st["decoded"] >= 2 and st["state"] in {"ended", "closed"}
+    finally:
+        src.close()
+    assert src.stats()["state"] == "closed"
