@@ -509,6 +509,9 @@ class UplinkConfig(_Model):
         title="Max message (bytes)",
         description="Larger payloads are held in the outbox (not sent, not lost) and reported.",
     )
+    telemetry_seconds: float = Field(
+        60.0, gt=0, title="Telemetry interval (s)", description="A running pipeline queues telemetry this often."
+    )
     alert_kinds: list[str] = Field(
         default_factory=lambda: ["dwell", "ppe", "near_miss", "defect"],
         title="Alert kinds",

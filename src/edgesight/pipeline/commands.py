@@ -137,6 +137,11 @@ def register(app: typer.Typer) -> None:
         store: Path | None = typer.Option(
             None, "--store", help="Event store folder (default from config: edgesight-data)."
         ),
+        uplink: str | None = typer.Option(
+            None,
+            "--uplink",
+            help="Send events to an MQTT broker, e.g. mqtt://127.0.0.1:1883 (queued offline).",
+        ),
         metrics_port: int | None = typer.Option(
             None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT while running."
         ),
@@ -162,6 +167,7 @@ def register(app: typer.Typer) -> None:
             "outputs.video": str(video) if video else None,
             "outputs.events_jsonl": events_jsonl,
             "outputs.metrics_port": metrics_port,
+            "uplink.url": uplink,
             "store.path": str(store) if store else None,
             "motion.enabled": motion_val,
         }

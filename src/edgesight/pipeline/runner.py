@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,8 @@ class Runner:
         self.detector: Detector = detector if detector is not None else load_detector(cfg.model)
         self.sinks: list[EventSink] = sinks if sinks is not None else build_sinks(cfg, self.detector.names)
         self.store: EventStore | None = None
+        self.uplink: Any | None = None
+        self._next_telemetry = 0.0
         self._ctxs: list[_SourceCtx] = []
         self._events: list[Event] = []
 
@@ -195,6 +198,8 @@ class Runner:
         m.observe("video", t4 - t3)
         m.count("frames", ctx.name)
         ctx.last_frame, ctx.last_dets = frame, tracked
+        if self.uplink is not None:
+            self._telemetry()
         if self.on_frame is not None:
             self.on_frame(frame, tracked, events)
 
@@ -207,12 +212,29 @@ class Runner:
     def _emit(self, events: list[tuple[Event, bytes | None]], frame: Frame | None) -> None:
         for ev, jpeg in events:
             if self.store is not None:
-                ev = self.store.save(ev, jpeg)
+                if self.uplink is not None:
+                    ev = self.store.save(ev, jpeg, also=partial(self.uplink.enqueue_event, event=ev))
+                    if jpeg is not None:
+                        self.uplink.offer_snapshot(ev, jpeg)
+                else:
+                    ev = self.store.save(ev, jpeg)
             for sink in self.sinks:
                 sink.write(ev, frame)
             self.metrics.count_event(ev.kind, ev.state)
             if self.keep_events:
                 self._events.append(ev)
+
+    def _telemetry(self, force: bool = False) -> None:
+        """Queue a small telemetry message (fps, counters) at most every telemetry interval."""
+        assert self.uplink is not None
+        now = time.monotonic()
+        if not force and now < self._next_telemetry:
+            return
+        self._next_telemetry = now + self.cfg.uplink.telemetry_seconds if self.cfg.uplink else 60.0
+        s = self.metrics.summary()
+        self.uplink.enqueue_telemetry(
+            {k: s[k] for k in ("frames", "fps", "detector_runs", "motion_skipped", "events", "elapsed_s")}
+        )
 
     # ------------------------------------------------------------------ main loop
     def stop(self) -> None:
@@ -222,8 +244,16 @@ class Runner:
     def run(self) -> RunResult:
         self.store = EventStore(self.cfg.store, create=True)
         try:
+            if self.cfg.uplink is not None:
+                from edgesight.uplink import Uplink
+
+                # Events and their outbox rows share the store's database and commit together.
+                self.uplink = Uplink.from_config(self.cfg.uplink, self.store.db_path, self.cfg.device_id)
+                self.uplink.start()
             self._build_sources()
         except BaseException:
+            if self.uplink is not None:
+                self.uplink.stop()
             self.store.close()
             raise
         exporter = None
@@ -273,6 +303,9 @@ class Runner:
                 ctx.source.close()
             for sink in self.sinks:
                 sink.close()
+            if self.uplink is not None:
+                self._telemetry(force=True)
+                self.uplink.stop()
             self.store.close()
             self.metrics.finish()
             if exporter is not None:
