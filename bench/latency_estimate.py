@@ -2,14 +2,15 @@
 
     .venv/bin/python bench/latency_estimate.py [--threads N] [--repeats R]
 
-1. Calibrates "this machine" with edgesight's micro-benchmarks (dense conv, 1x1 conv, elementwise,
-   per-op overhead).
-2. For each model: edgesight's per-op roofline ESTIMATE from the calibration, then the measured
-   median ONNX Runtime latency, and the ratio estimate/measured (target: 0.75 .. 1.25).
+1. Calibrates "this machine" with edgesight's micro-benchmarks (convolutions of several reduction
+   lengths, depthwise, elementwise, per-op overhead).
+2. For each model: edgesight's per-op ESTIMATE from the calibration, then the measured ONNX Runtime
+   latency (fastest of R runs, as the calibration), and the ratio estimate/measured
+   (target: 0.75 .. 1.25).
 
-Models: the real YOLOv8n (../shared/assets, skipped when absent) and two generated ONNX CNNs of
-different shape (a ResNet-style residual net and a MobileNet-style depthwise net, random weights:
-latency does not depend on weight values).
+Models: the real YOLOv8n, float and dynamic-int8 (../shared/assets, skipped when absent), and two
+generated ONNX CNNs of different shape (a ResNet-style residual net and a MobileNet-style depthwise
+net; random weights: latency does not depend on weight values).
 """
 
 from __future__ import annotations
@@ -170,11 +171,15 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as tmp:
         models: list[tuple[str, Path]] = []
-        yolo = ASSETS / "models" / "yolov8n_coco_fp32_640.onnx"
-        if yolo.is_file():
-            models.append(("yolov8n fp32 640", yolo))
-        else:
-            print(f"(skipping YOLOv8n: {yolo} not found)")
+        for label, name in (
+            ("yolov8n fp32 640", "yolov8n_coco_fp32_640.onnx"),
+            ("yolov8n int8dyn 640", "yolov8n_coco_int8dyn_640.onnx"),
+        ):
+            path = ASSETS / "models" / name
+            if path.is_file():
+                models.append((label, path))
+            else:
+                print(f"(skipping {label}: {path} not found)")
         for name, fn in (("resnet-like 224", _resnet_like), ("mobilenet-like 224", _mobilenet_like)):
             p = Path(tmp) / f"{name.split()[0]}.onnx"
             p.write_bytes(fn())

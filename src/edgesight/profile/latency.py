@@ -181,6 +181,13 @@ def estimate_latency(
             f"(assumed), memory {bw:g} GB/s, {overhead * 1e6:.0f} us per op"
         )
     assumptions = [first, *notes]
+    if calibration is not None and any(
+        op.op_type in ("ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul") for op in graph.ops
+    ):
+        assumptions.append(
+            "integer ONNX ops (ConvInteger/QLinear*) are estimated at the measured float convolution rates; "
+            "ONNX Runtime's integer kernels are not faster on every CPU (dynamic quantization adds work)"
+        )
     if accel:
         link = bw * 1e9
         io_bytes = sum(graph.tensors[i].nbytes for i in (*graph.inputs, *graph.outputs)) * bytes_scale
