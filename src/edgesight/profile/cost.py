@@ -21,10 +21,10 @@ __all__ = ["GraphCost", "OpCost", "graph_cost"]
 _CONV_ONNX = {"Conv", "ConvInteger", "QLinearConv"}
 _MATMUL_ONNX = {"Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"}
 _PARAM_ONNX = {"BatchNormalization", "PRelu", "LayerNormalization", "InstanceNormalization"}
-_ZERO_COST = {
+_ZERO_COST = frozenset({
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape", "Constant", "RESHAPE",
     "SQUEEZE", "EXPAND_DIMS", "QUANTIZE", "DEQUANTIZE",
-}  # fmt: skip
+})  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ import itertools
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -36,7 +38,10 @@ __all__ = [
 ]
 
 _DEPTHWISE_EFFICIENCY = 0.15  # assumption: depthwise convs reach ~15% of dense-conv rate (memory bound)
-_OP_OVERHEAD_S = {"mcu": 20e-6, "cpu": 10e-6, "gpu": 30e-6, "npu": 5e-6, "host": 0.0}
+# Assumed fixed cost per op (kernel dispatch/launch) by target kind, seconds.
+_OP_OVERHEAD_S: Mapping[str, float] = MappingProxyType(
+    {"mcu": 20e-6, "cpu": 10e-6, "gpu": 30e-6, "npu": 5e-6, "host": 0.0}
+)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from edgesight.errors import ModelError
 from edgesight.profile.graph import Graph, Op, Tensor
@@ -10,22 +12,24 @@ from edgesight.profile.graph import Graph, Op, Tensor
 __all__ = ["read_onnx"]
 
 # onnx.TensorProto.DataType -> (TFLite-style name, bytes per element)
-_DTYPES: dict[int, tuple[str, int]] = {
-    1: ("FLOAT32", 4),
-    2: ("UINT8", 1),
-    3: ("INT8", 1),
-    4: ("UINT16", 2),
-    5: ("INT16", 2),
-    6: ("INT32", 4),
-    7: ("INT64", 8),
-    8: ("STRING", 1),
-    9: ("BOOL", 1),
-    10: ("FLOAT16", 2),
-    11: ("FLOAT64", 8),
-    12: ("UINT32", 4),
-    13: ("UINT64", 8),
-    16: ("BFLOAT16", 2),
-}
+_DTYPES: Mapping[int, tuple[str, int]] = MappingProxyType(
+    {
+        1: ("FLOAT32", 4),
+        2: ("UINT8", 1),
+        3: ("INT8", 1),
+        4: ("UINT16", 2),
+        5: ("INT16", 2),
+        6: ("INT32", 4),
+        7: ("INT64", 8),
+        8: ("STRING", 1),
+        9: ("BOOL", 1),
+        10: ("FLOAT16", 2),
+        11: ("FLOAT64", 8),
+        12: ("UINT32", 4),
+        13: ("UINT64", 8),
+        16: ("BFLOAT16", 2),
+    }
+)
 
 
 def read_onnx(data: bytes, path: Path) -> Graph:

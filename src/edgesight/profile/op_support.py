@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from edgesight.profile.catalog import Target
 from edgesight.profile.graph import Graph
@@ -279,14 +281,16 @@ def _check_edgetpu(graph: Graph) -> SupportReport:
     return SupportReport("edgetpu", ok, tuple(bad), tuple(problems), tuple(notes), offloaded)
 
 
-_FORMAT_NOTES = {
-    "tensorrt": "build a TensorRT engine from ONNX (trtexec); op coverage not checked offline",
-    "hailort": "compile to HEF with the Hailo Dataflow Compiler (int8); op coverage not checked offline",
-    "rknn": "convert with rknn-toolkit2 (int8/fp16); op coverage not checked offline",
-    "openvino": "convert to OpenVINO IR; op coverage not checked offline",
-    "onnxruntime": "runs ONNX directly",
-    "litert": "runs .tflite directly",
-}
+_FORMAT_NOTES: Mapping[str, str] = MappingProxyType(
+    {
+        "tensorrt": "build a TensorRT engine from ONNX (trtexec); op coverage not checked offline",
+        "hailort": "compile to HEF with the Hailo Dataflow Compiler (int8); op coverage not checked offline",
+        "rknn": "convert with rknn-toolkit2 (int8/fp16); op coverage not checked offline",
+        "openvino": "convert to OpenVINO IR; op coverage not checked offline",
+        "onnxruntime": "runs ONNX directly",
+        "litert": "runs .tflite directly",
+    }
+)
 
 
 def check_support(graph: Graph, target: Target) -> SupportReport:

@@ -23,7 +23,9 @@ models built with `tflite_builder` (see tests/test_profile_arena.py, which check
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from edgesight.profile.graph import Graph
 from edgesight.profile.memory_planner import MemoryPlan, align_up, plan_tflm
@@ -37,49 +39,53 @@ PERSISTENT_QUANT_BYTES = 32
 FIXED_TAIL_BYTES = 500  # allocator objects, planner, subgraph tables, shared kernel state
 
 # Kernel OpData (bytes) from Prepare, plus bytes per output channel for per-channel requantization.
-_KERNEL_DATA: dict[str, tuple[int, int]] = {
-    "CONV_2D": (76, 8),
-    "DEPTHWISE_CONV_2D": (76, 8),
-    "TRANSPOSE_CONV": (76, 8),
-    "FULLY_CONNECTED": (72, 0),
-    "ADD": (72, 0),
-    "SUB": (72, 0),
-    "MUL": (40, 0),
-    "AVERAGE_POOL_2D": (36, 0),
-    "MAX_POOL_2D": (36, 0),
-    "MEAN": (44, 0),
-    "SUM": (44, 0),
-    "CONCATENATION": (80, 0),
-    "SOFTMAX": (84, 0),
-    "LOGISTIC": (24, 0),
-    "QUANTIZE": (24, 0),
-    "DEQUANTIZE": (24, 0),
-    "SVDF": (48, 0),
-    "HARD_SWISH": (32, 0),
-    "LEAKY_RELU": (16, 0),
-    "PAD": (24, 0),
-    "RESHAPE": (0, 0),
-}
+_KERNEL_DATA: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {
+        "CONV_2D": (76, 8),
+        "DEPTHWISE_CONV_2D": (76, 8),
+        "TRANSPOSE_CONV": (76, 8),
+        "FULLY_CONNECTED": (72, 0),
+        "ADD": (72, 0),
+        "SUB": (72, 0),
+        "MUL": (40, 0),
+        "AVERAGE_POOL_2D": (36, 0),
+        "MAX_POOL_2D": (36, 0),
+        "MEAN": (44, 0),
+        "SUM": (44, 0),
+        "CONCATENATION": (80, 0),
+        "SOFTMAX": (84, 0),
+        "LOGISTIC": (24, 0),
+        "QUANTIZE": (24, 0),
+        "DEQUANTIZE": (24, 0),
+        "SVDF": (48, 0),
+        "HARD_SWISH": (32, 0),
+        "LEAKY_RELU": (16, 0),
+        "PAD": (24, 0),
+        "RESHAPE": (0, 0),
+    }
+)
 _DEFAULT_KERNEL_DATA = (32, 0)
 
 # Parsed builtin options (TfLite*Params structs) allocated per operator.
-_BUILTIN_PARAMS: dict[str, int] = {
-    "CONV_2D": 28,
-    "DEPTHWISE_CONV_2D": 28,
-    "TRANSPOSE_CONV": 24,
-    "FULLY_CONNECTED": 16,
-    "ADD": 8,
-    "SUB": 8,
-    "MUL": 4,
-    "AVERAGE_POOL_2D": 40,
-    "MAX_POOL_2D": 40,
-    "RESHAPE": 36,
-    "SOFTMAX": 4,
-    "CONCATENATION": 8,
-    "MEAN": 4,
-    "SUM": 4,
-    "SVDF": 12,
-}
+_BUILTIN_PARAMS: Mapping[str, int] = MappingProxyType(
+    {
+        "CONV_2D": 28,
+        "DEPTHWISE_CONV_2D": 28,
+        "TRANSPOSE_CONV": 24,
+        "FULLY_CONNECTED": 16,
+        "ADD": 8,
+        "SUB": 8,
+        "MUL": 4,
+        "AVERAGE_POOL_2D": 40,
+        "MAX_POOL_2D": 40,
+        "RESHAPE": 36,
+        "SOFTMAX": 4,
+        "CONCATENATION": 8,
+        "MEAN": 4,
+        "SUM": 4,
+        "SVDF": 12,
+    }
+)
 _PERSISTENT_BASE = 48  # first kernel allocation in the persistent section, shared
 
 
