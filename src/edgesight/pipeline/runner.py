@@ -46,6 +46,7 @@ class _SourceCtx:
     gate: Any | None
     rules: list[SnapshotRule]
     last_frame: Frame | None = None
+    still_seconds: float = 0.0  # stream time the motion gate declared still (tracker clock excludes it)
     last_dets: Detections | None = None
     reader: threading.Thread | None = None
     error: str | None = None
@@ -175,12 +176,18 @@ class Runner:
     def _post_one(self, ctx: _SourceCtx, frame: Frame, dets: Detections | None) -> None:
         m = self.metrics
         t0 = time.perf_counter()
+        if dets is None and ctx.last_frame is not None:
+            # The gate saw no motion: the scene is still, so the tracker's clock stands still too
+            # (a Kalman filter would otherwise drift objects along their last velocity for the whole
+            # still period, and lose them). Rules keep stream time: dwell goes on counting.
+            ctx.still_seconds += frame.pts - ctx.last_frame.pts
+        t_track = frame.pts - ctx.still_seconds
         if ctx.tracker is not None:
-            tracked = (
-                ctx.tracker.update(dets, frame.pts) if dets is not None else ctx.tracker.coast(frame.pts)
-            )
-        else:
-            tracked = dets if dets is not None else Detections.empty(self.detector.names)
+            tracked = ctx.tracker.update(dets, t_track) if dets is not None else ctx.tracker.coast(t_track)
+        elif dets is not None:
+            tracked = dets
+        else:  # no tracker: hold the last detections over still frames
+            tracked = ctx.last_dets if ctx.last_dets is not None else Detections.empty(self.detector.names)
         t1 = time.perf_counter()
         out: list[tuple[Event, bytes | None]] = []
         for rule in ctx.rules:
