@@ -76,3 +76,15 @@ def test_edgetpu_accepts_quantized_ssd_with_postprocess_tail(assets: Path) -> No
     rep = check_support(graph, _target("coral-usb"))
     # uint8 SSD MobileNet is the canonical Edge TPU model; only post-processing stays on the CPU.
     assert rep.ok, (rep.problems, rep.unsupported)
+
+
+def test_tflm_flags_legacy_uint8_model(assets: Path) -> None:
+    """uint8 SSD MobileNet: TFLM refuses it ("Hybrid models are not supported"); so must the check."""
+    from edgesight.profile.graph import load_graph
+
+    path = assets / "models" / "ssd_mobilenet_v1_coco_quant.tflite"
+    rep = check_support(load_graph(path), _target("cortex-m7"))
+    assert not rep.ok
+    assert rep.unsupported[0].position == 0 and "uint8" in rep.unsupported[0].reason
+    with pytest.raises(ModelError, match="not supported"):
+        measure_tflm_arena(path.read_bytes(), arena_size=16 * 1024 * 1024)

@@ -131,6 +131,8 @@ TFLM_OPS = frozenset(
 # (checked one by one with the tflite-micro Python runtime on int8 single-op models).
 TFLM_FLOAT_ONLY = frozenset(["EXP", "COS", "SIN", "LOG", "SQRT", "CEIL", "FLOOR", "ROUND", "NEG", "SQUARE"])
 
+_TFLM_MAC_OPS = frozenset(["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"])
+
 EDGETPU_OPS = frozenset(
     [
         "ADD",
@@ -234,6 +236,17 @@ def _check_tflm(graph: Graph) -> SupportReport:
         ):
             bad_list.append(
                 UnsupportedOp(op.index, op.op_type, "TFLite Micro's kernel has no int8 path (float32 only)")
+            )
+        elif op.op_type in _TFLM_MAC_OPS and any(
+            graph.tensors[i].dtype == "UINT8" for i in op.inputs if i >= 0
+        ):
+            bad_list.append(
+                UnsupportedOp(
+                    op.index,
+                    op.op_type,
+                    "uint8 (legacy asymmetric) quantization: TFLite Micro kernels take int8 only; "
+                    "re-quantize to int8",
+                )
             )
     bad = tuple(bad_list)
     if any(t.dynamic for t in graph.tensors):
