@@ -102,8 +102,8 @@ def _op_cost(graph: Graph, op: Op) -> OpCost:
         for d in w.shape[1:]:
             k *= d
         macs = out_elems * k
-        params = sum(x.elements for x in consts if (len(x.shape) >= 1 and x.elements > 1) or x is w)
-        if ty != "Conv":
+        params = sum(x.elements for x in consts)  # weight + bias
+        if ty != "Conv":  # integer convs also take scales/zero points: count weight (+ bias) only
             params = w.elements + (
                 t[op.inputs[8]].elements if ty == "QLinearConv" and len(op.inputs) > 8 else 0
             )
