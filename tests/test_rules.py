@@ -214,6 +214,7 @@ def test_zone_flush_ends_open_events() -> None:
     assert summary(ended) == [("dwell", "end", 1)]
     assert ended[0].end_pts == pytest.approx(2.0)
     assert ended[0].attributes["reason"] == "end_of_stream"
+    assert ended[0].attributes["inside_seconds"] == pytest.approx(2.0)  # the final time, not the start's
     assert ended[0].id == events[0].id
     jpeg = rule.take_snapshot(ended[0])
     assert jpeg is not None and jpeg[:2] == b"\xff\xd8"
@@ -456,3 +457,13 @@ def test_points_in_polygon_matches_opencv() -> None:
 )
 def test_segments_intersect(a0, a1, hit) -> None:
     assert segments_intersect([a0], [a1], (5, 0), (5, 10)).tolist() == [hit]
+
+
+def test_abandoned_candidates_release_their_frame_copy() -> None:
+    snaps = SnapshotConfig(enabled=True)
+    line = LineRule(LineRuleConfig(name="gate", start=LINE[0], end=LINE[1]), snapshots=snaps)
+    run(line, path(xs([100, 150, 163, 150, 120])), 10.0, 0.6, flush=False)  # touches the line, comes back
+    assert line._tracks[1].best.image is None
+    z = ZoneRule(ZoneRuleConfig(name="z", polygon=SQUARE, debounce_seconds=1.0), snapshots=snaps)
+    run(z, path(xs([90, 105, 90, 80], y=150)), 10.0, 0.5, flush=False)  # steps in briefly, leaves
+    assert z._tracks[1].pending_best.image is None

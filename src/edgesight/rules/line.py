@@ -107,7 +107,9 @@ class LineRule(LifecycleRule):
                 if side == 0:
                     continue
                 if st.side == 0 or side == st.side:
-                    st.side, st.crossed_at = side, None
+                    if st.crossed_at is not None:  # came back: drop the candidate (and its frame copy)
+                        st.crossed_at, st.best = None, BestMoment()
+                    st.side = side
                     continue
                 # Firmly on the other side now.
                 crossed_at, best = st.crossed_at, st.best

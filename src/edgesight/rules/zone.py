@@ -111,7 +111,8 @@ class ZoneRule(LifecycleRule):
             box, conf = detections.xyxy[i], float(detections.confidence[i])
             raw = bool(inside[i])
             if raw == st.inside:
-                st.pending_since = None
+                if st.pending_since is not None:  # back on its side: drop the candidate and its frame copy
+                    st.pending_since, st.pending_best = None, BestMoment()
             else:
                 if st.pending_since is None:
                     st.pending_since = t
@@ -215,6 +216,19 @@ class ZoneRule(LifecycleRule):
                 out.extend(self._leave(tid, st, frame, st.last_seen, None, reason="lost"))
         return out
 
+    def _flush(self, frame: Frame | None) -> list[Event]:
+        # End open dwells with their final time inside; occupancy and the rest end in close_all.
+        out: list[Event] = []
+        for tid, st in self._tracks.items():
+            key = (KIND_DWELL, tid)
+            if self.lifecycle.is_open(key) and st.entered_pts is not None:
+                end = st.last_seen if frame is None else frame.pts
+                attrs = {"inside_seconds": end - st.entered_pts, "reason": "end_of_stream"}
+                out.append(self.lifecycle.close(key, frame, attrs, end_pts=end))
+        self._tracks.clear()
+        self._occ = _Occupancy(count=self._occ.count, max_count=self._occ.max_count)
+        return out
+
     # ------------------------------------------------------------------ occupancy
     def _occupancy(self, detections: Detections, inside: np.ndarray, frame: Frame) -> list[Event]:
         occ, t = self._occ, frame.pts
@@ -226,7 +240,8 @@ class ZoneRule(LifecycleRule):
         key = (KIND_OCCUPANCY, None)
         is_open = self.lifecycle.is_open(key)
         if count == occ.count:
-            occ.pending_since = None
+            if occ.pending_since is not None:
+                occ.pending_since, occ.pending_best = None, BestMoment()
         else:
             if occ.pending_since is None:
                 occ.pending_since = t
