@@ -114,3 +114,13 @@ def test_offline_planned_model_matches_interpreter(offsets: dict[str, int]) -> N
     head = plan_tflm(graph).arena_bytes
     assert head != plan_tflm(read_tflite(plain, Path("plain.tflite"))).arena_bytes  # the plan really changed
     assert head == measure_tflm_arena(data).head_bytes
+
+
+def test_mean_scratch_buffers_are_planned() -> None:
+    """int8 MEAN requests an int32 accumulator + temp index + resolved axes in the arena head."""
+    data = build_int8_model((1, 4, 4, 3), [("conv", 256, 1, 1), ("gap",)])
+    graph = read_tflite(data, Path("mean.tflite"))
+    plan = plan_tflm(graph)
+    scratch = [b for b in plan.buffers if b.tensor == -1]
+    assert sorted(b.size for b in scratch) == [16, 16, 1024]
+    assert plan.arena_bytes == measure_tflm_arena(data).head_bytes == 4096 + 256 + 1056

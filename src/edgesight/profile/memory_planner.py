@@ -161,7 +161,7 @@ def tflm_scratch_requests(graph: Graph) -> list[tuple[int, int, str]]:
     """Scratch buffers TFLM's reference kernels request in Prepare: (op index, bytes, label).
 
     Only kernels whose request size follows from shapes alone are modelled (SVDF, TRANSPOSE_CONV,
-    int8 MEAN/SUM/REDUCE). Optimized kernel libraries (CMSIS-NN, ESP-NN) request more (im2col
+    MEAN/SUM/REDUCE_*: temp index + resolved axes, and an int32 accumulator for int8 MEAN/SUM). Optimized kernel libraries (CMSIS-NN, ESP-NN) request more (im2col
     buffers); those are reported as an assumption, not planned.
     """
     reqs: list[tuple[int, int, str]] = []
@@ -178,10 +178,12 @@ def tflm_scratch_requests(graph: Graph) -> list[tuple[int, int, str]]:
             out = t[op.outputs[0]]
             if out.dtype in ("INT8", "INT16"):
                 reqs.append((op.index, out.elements * (8 if out.dtype == "INT16" else 4), "transpose conv"))
-        elif op.op_type in ("MEAN", "SUM") and op.outputs:
-            out = t[op.outputs[0]]
-            if out.dtype in ("INT8", "INT16"):
-                reqs.append((op.index, out.elements * 4, "reduce accumulator"))
+        elif op.op_type in ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD") and len(op.inputs) >= 2:
+            inp, axes, out = t[op.inputs[0]], t[op.inputs[1]], t[op.outputs[0]]
+            if op.op_type in ("MEAN", "SUM") and out.dtype in ("INT8", "INT16"):
+                reqs.append((op.index, out.elements * 4, "reduce int32 accumulator"))
+            reqs.append((op.index, 4 * len(inp.shape), "reduce temp index"))
+            reqs.append((op.index, 4 * max(axes.elements, 1), "reduce resolved axes"))
     return reqs
 
 
