@@ -124,3 +124,24 @@ def test_mean_scratch_buffers_are_planned() -> None:
     scratch = [b for b in plan.buffers if b.tensor == -1]
     assert sorted(b.size for b in scratch) == [16, 16, 1024]
     assert plan.arena_bytes == measure_tflm_arena(data).head_bytes == 4096 + 256 + 1056
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "HARD_SWISH",
+        "LOGISTIC",
+        "TANH",
+        "RELU",
+        "RELU6",
+        "ELU",
+        "LEAKY_RELU",
+        "QUANTIZE",
+        "ABS",
+        "RSQRT",
+        "L2_NORMALIZATION",
+    ],
+)
+def test_elementwise_int8_ops_arena_matches_interpreter(op: str) -> None:
+    data = build_int8_model((1, 8, 8, 4), [("conv", 16, 1, 1), ("op", op), ("conv", 8, 1, 1)])
+    _check(op, data)

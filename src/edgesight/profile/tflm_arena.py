@@ -60,6 +60,7 @@ _KERNEL_DATA: Mapping[str, tuple[int, int]] = MappingProxyType(
         "SVDF": (48, 0),
         "HARD_SWISH": (32, 0),
         "LEAKY_RELU": (16, 0),
+        "ELU": (256, 0),  # int8 lookup table
         "PAD": (24, 0),
         "RESHAPE": (0, 0),
     }
