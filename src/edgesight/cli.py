@@ -56,6 +56,12 @@ def _register_all() -> None:
     from edgesight.benchmark.commands import register as register_bench
 
     register_bench(app)
+    from edgesight.export.commands import register as register_export
+
+    register_export(app)
+    from edgesight.evaluation.commands import register as register_eval
+
+    register_eval(app)
     from edgesight.uplink.commands import register as register_uplink
 
     register_uplink(app)
