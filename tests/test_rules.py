@@ -56,14 +56,25 @@ def frame(i: int, fps: float, image: np.ndarray = IMAGE) -> Frame:
 Scene = Callable[[float, int], list[Obj]]  # (t seconds, frame index) -> objects
 
 
-def run(rule, scene: Scene, fps: float, seconds: float, flush: bool = True) -> list[Event]:
+def run(
+    rule, scene: Scene, fps: float, seconds: float, flush: bool = True, jpegs: dict[str, bytes] | None = None
+) -> list[Event]:
+    """Step ``rule`` through ``seconds`` of ``scene``; JPEGs handed out go into ``jpegs`` by message id."""
     out: list[Event] = []
     n = round(seconds * fps)
+
+    def keep(events: list[Event]) -> None:
+        for e in events:
+            jpeg = rule.take_snapshot(e)
+            if jpegs is not None and jpeg is not None:
+                jpegs[e.message_id] = jpeg
+        out.extend(events)
+
     for i in range(n + 1):
         f = frame(i, fps)
-        out.extend(rule.step(dets(scene(f.pts, i)), f))
+        keep(rule.step(dets(scene(f.pts, i)), f))
     if flush:
-        out.extend(rule.flush(frame(n, fps)))
+        keep(rule.flush(frame(n, fps)))
     return out
 
 
@@ -95,15 +106,17 @@ def walk_in_out(t: float, i: int) -> list[Obj]:
 @pytest.mark.parametrize("fps", [5, 10, 30])
 def test_zone_enter_dwell_exit_same_events_at_any_fps(fps: float) -> None:
     rule = zone(events=["enter", "exit", "dwell"], dwell_seconds=10.0, debounce_seconds=0.3)
-    events = run(rule, walk_in_out, fps, 16.0)
+    jpegs: dict[str, bytes] = {}
+    events = run(rule, walk_in_out, fps, 16.0, jpegs=jpegs)
     assert summary(events) == [
         ("zone_enter", "end", 7),
         ("dwell", "start", 7),
-        ("dwell", "update", 7),  # early snapshot: open >= long_event_seconds
         ("dwell", "end", 7),
         ("zone_exit", "end", 7),
     ]
-    enter, dstart, _, dend, exit_ = events
+    enter, dstart, dend, exit_ = events
+    # point events carry their snapshot; a dwell (long from the start) sends one with its start
+    assert {enter.message_id, dstart.message_id, exit_.message_id} <= set(jpegs)
     tol = 1.0 / fps + 1e-6
     assert enter.start_pts == pytest.approx(1.0, abs=tol)
     assert dstart.start_pts == pytest.approx(enter.start_pts)
@@ -115,7 +128,7 @@ def test_zone_enter_dwell_exit_same_events_at_any_fps(fps: float) -> None:
     # one id across the dwell lifecycle, seq increasing
     dwell = [e for e in events if e.kind == "dwell"]
     assert len({e.id for e in dwell}) == 1
-    assert [e.seq for e in dwell] == [0, 1, 2]
+    assert [e.seq for e in dwell] == [0, 1]
     assert len({e.id for e in events}) == 3
 
 
@@ -467,3 +480,22 @@ def test_abandoned_candidates_release_their_frame_copy() -> None:
     z = ZoneRule(ZoneRuleConfig(name="z", polygon=SQUARE, debounce_seconds=1.0), snapshots=snaps)
     run(z, path(xs([90, 105, 90, 80], y=150)), 10.0, 0.5, flush=False)  # steps in briefly, leaves
     assert z._tracks[1].pending_best.image is None
+
+
+@pytest.mark.parametrize(("late_conf", "end_has_jpeg"), [(0.6, False), (0.95, True)])
+def test_long_event_sends_early_snapshot_then_only_a_better_one(late_conf: float, end_has_jpeg: bool) -> None:
+    def scene(t: float, i: int) -> list[Obj]:
+        if t >= 15.0:
+            return []
+        return [(1, 150, 150, 0.7 if t < 12.0 else late_conf)]
+
+    jpegs: dict[str, bytes] = {}
+    rule = zone(events=["occupancy"], debounce_seconds=0.0)
+    events = run(rule, scene, 10.0, 16.0, jpegs=jpegs)
+    assert [(e.state, e.seq) for e in events] == [("start", 0), ("update", 1), ("end", 2)]
+    start, early, end = events
+    assert early.attributes["early_snapshot"] is True
+    assert early.updated_at - start.updated_at == pytest.approx(10.0)
+    assert start.message_id not in jpegs and early.message_id in jpegs
+    assert (end.message_id in jpegs) is end_has_jpeg
+    assert end.confidence == pytest.approx(max(0.7, late_conf))

@@ -338,7 +338,11 @@ class EventLifecycle:
             best=moment,
             attributes=attributes,
         )
-        self._open[key] = _Open(ev, moment)
+        rec = self._open[key] = _Open(ev, moment)
+        if moment.image is not None and frame.pts - ev.start_pts >= self.long_event_seconds - _EPS:
+            # Already long when confirmed (a dwell): the start message carries the snapshot itself.
+            self._encode(ev, moment)
+            rec.snapshot_score = moment.score
         return ev
 
     def observe(
