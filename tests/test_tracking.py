@@ -247,3 +247,16 @@ def test_kalman_prediction_is_fps_independent() -> None:
     assert one_m[0] == pytest.approx(160.0)
     # Position variance grows by the same order whichever way the second is cut.
     assert 0.5 < six_c[0, 0] / one_c[0, 0] < 2.0
+
+
+def test_invalid_boxes_are_ignored_not_tracked() -> None:
+    tracker = ByteTrack()
+    bad = dets(
+        [box_at(100, 100), [np.nan, 0, 5, 5], [20, 20, 20, 40], box_at(300, 100)], [0.9, 0.9, 0.9, np.nan]
+    )
+    for t in (0.0, 0.1, 0.2):
+        out = tracker.update(bad, t)
+    assert list(out.tracker_id) == [1]
+    np.testing.assert_array_equal(out.xyxy, bad.xyxy[:1])
+    assert tracker.stats()["ids"] == 1 and tracker.stats()["unconfirmed"] == 0
+    assert np.isfinite(tracker.coast(0.5).xyxy).all()

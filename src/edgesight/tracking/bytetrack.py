@@ -166,8 +166,11 @@ class ByteTrack:
         xyxy = detections.xyxy.astype(np.float64)
         conf = detections.confidence.astype(np.float64)
         cls = detections.class_id.astype(np.int64)
-        high = np.flatnonzero(conf >= cfg.high_confidence)
-        low = np.flatnonzero((conf >= cfg.low_confidence) & (conf < cfg.high_confidence))
+        # Rows with NaN/inf or empty boxes can never be matched by IoU: leave them out of every stage.
+        valid = np.isfinite(xyxy).all(axis=1) & np.isfinite(conf)
+        valid &= (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+        high = np.flatnonzero(valid & (conf >= cfg.high_confidence))
+        low = np.flatnonzero(valid & (conf >= cfg.low_confidence) & (conf < cfg.high_confidence))
         matched: dict[int, _Track] = {}  # detection row -> track
         hits: list[tuple[_Track, int]] = []  # (track, detection row): Kalman-updated together below
 
