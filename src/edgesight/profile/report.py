@@ -186,6 +186,10 @@ def print_profile(p: ModelProfile, console: Console, layers: int = 0) -> None:
             why or "-",
         )
     console.print(table)
+    console.print(
+        "[dim]Latency/fps/energy: ESTIMATES (roofline: catalog peak x assumed efficiency, per-op memory traffic); "
+        "each target's assumptions and figure sources are in --json and --html.[/]"
+    )
     if layers > 0:
         lt = Table(title=f"Heaviest {layers} layers by MACs")
         for col in ("#", "op", "output", "MACs", "params"):
@@ -237,6 +241,8 @@ def print_recommendation(r: Recommendation, fps: float, console: Console) -> Non
                 f"{f.latency.precision}" + (" (partial: some ops on CPU)" if f.status == "partial" else ""),
             )
         console.print(table)
+        for i, f in enumerate(r.ranked):
+            console.print(f"[bold]{i + 1}. {f.target.id}[/]: {_why(f, fps)}", highlight=False)
     else:
         console.print("[bold red]No target in the catalog meets every requirement.[/]")
     rej = Table(title="Not recommended", show_header=True)
@@ -247,6 +253,27 @@ def print_recommendation(r: Recommendation, fps: float, console: Console) -> Non
     console.print(rej)
     for s in r.suggestions:
         console.print(f"[bold]suggestion:[/] {s}")
+
+
+def _why(f: TargetFit, fps: float) -> str:
+    """One line on why a target qualifies: estimate, headroom, cost, and what the estimate rests on."""
+    t = f.target
+    prec = f.latency.precision
+    peak = t.peak_gops.get(prec)
+    eff = t.figures.get("efficiency")
+    parts = [
+        f"~{f.latency.fps:.3g} fps estimated ({f.latency.fps / fps:.1f}x the {fps:g} fps needed)",
+        f"${f.price_usd:g}" if f.price_usd is not None else "price n/a",
+        f"{f.power_w:g} W" if f.power_w is not None else "power n/a",
+        *f.latency.assumptions[1:2],
+    ]
+    if peak is not None and not t.measured:
+        parts.append(f"{prec} peak {peak.value:g} GOPS ({peak.source})")
+    if eff is not None and not t.measured:
+        parts.append(f"efficiency {eff.value:g} ({eff.source})")
+    if t.requires_host:
+        parts.append(f"needs a {t.requires_host} host (included in price/power)")
+    return "; ".join(parts)
 
 
 def _timeline_png(p: ModelProfile) -> bytes:
