@@ -123,9 +123,16 @@ def test_gate_does_not_touch_the_frame() -> None:
     np.testing.assert_array_equal(img, before)
 
 
-def test_grey_images_are_accepted() -> None:
+@pytest.mark.parametrize("shape", [(100, 200), (100, 200, 1), (100, 200, 3), (100, 200, 4)])
+def test_grey_bgr_and_bgra_images_are_accepted(shape: tuple[int, ...]) -> None:
     gate = MotionGate(mcfg())
-    assert gate.analysis_image(np.zeros((100, 200), np.uint8)).shape == (80, 160)
+    assert gate.analysis_image(np.zeros(shape, np.uint8)).shape == (80, 160)
+
+
+@pytest.mark.parametrize("shape", [(100,), (100, 200, 2), (0, 0, 3)])
+def test_bad_image_shape_is_a_clear_error(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="expects an"):
+        MotionGate(mcfg()).analysis_image(np.zeros(shape, np.uint8))
 
 
 @pytest.mark.parametrize(

@@ -58,12 +58,23 @@ class MotionGate:
         self.motion_fraction = 0.0  # fraction of changed pixels in the last checked frame, 0..1
 
     def analysis_image(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        """(H, W, 3) BGR or (H, W) grey uint8 -> (h, downscale_width) blurred grey uint8."""
+        """(H, W, 3) BGR, (H, W, 4) BGRA or (H, W) grey uint8 -> (h, downscale_width) blurred grey uint8."""
+        if (
+            image.ndim not in (2, 3)
+            or (image.ndim == 3 and image.shape[2] not in (1, 3, 4))
+            or image.size == 0
+        ):
+            raise ValueError(f"motion gate expects an (H, W, 3) BGR image, got shape {image.shape}")
+        if image.dtype != np.uint8:
+            image = np.clip(image, 0, 255).astype(np.uint8)
         h, w = image.shape[:2]
         width = min(self.cfg.downscale_width, w)
         height = max(1, round(h * width / w))
         small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        if small.ndim == 3 and small.shape[2] in (3, 4):
+            grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY if small.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+        else:
+            grey = small.reshape(small.shape[0], small.shape[1])
         return np.asarray(cv2.GaussianBlur(grey, (5, 5), 0), dtype=np.uint8)
 
     def check(self, frame: Frame) -> bool:
