@@ -157,3 +157,26 @@ def test_cli_unknown_target(assets: Path, capsys: pytest.CaptureFixture[str]) ->
         main(["profile", str(model), "--target", "cortex-m99"])
     assert exc.value.code == 2
     assert "unknown target 'cortex-m99'" in capsys.readouterr().err
+
+
+def test_recommend_text_output_explains_each_pick(assets: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = assets / "models" / "tflm" / "person_detect.tflite"
+    main(["recommend", str(model), "--fps", "1", "--max-watts", "1"])
+    out = capsys.readouterr().out
+    assert "1. esp32-s3" in out and "estimated" in out and "efficiency" in out
+    assert "Not recommended" in out and "raspberry-pi-5" in out
+
+
+def test_public_api() -> None:
+    import edgesight.profile as prof
+
+    assert set(prof.__all__) >= {
+        "load_graph",
+        "graph_cost",
+        "plan_tflm",
+        "profile_model",
+        "recommend",
+        "load_catalog",
+    }
+    for name in prof.__all__:
+        assert getattr(prof, name) is not None
