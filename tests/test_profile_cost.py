@@ -42,6 +42,8 @@ def test_yolov8n_cannot_fit_any_mcu_and_says_why(yolo) -> None:  # type: ignore[
         assert "RAM" in text and "SRAM" in text, text
         assert fit.ram_need_bytes > fit.ram_have_bytes
         assert "TFLite" in text  # format: needs conversion to an int8 .tflite
+    verdict = prof.mcu_verdict
+    assert verdict is not None and verdict.startswith("cannot fit any MCU") and "RAM" in verdict
 
 
 def test_tflite_cost_counts_conv_and_depthwise(assets: Path) -> None:

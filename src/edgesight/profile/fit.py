@@ -63,6 +63,27 @@ class ModelProfile:
     fits: tuple[TargetFit, ...]
     calibration: MachineCalibration | None = None
 
+    @property
+    def mcu_verdict(self) -> str | None:
+        """One sentence when the model fits none of the profiled MCUs (None if one fits or none profiled)."""
+        mcus = [f for f in self.fits if f.target.kind == "mcu"]
+        if not mcus or any(f.status != "no" for f in mcus):
+            return None
+        ram = max(mcus, key=lambda f: f.ram_have_bytes)
+        why = [
+            f"it needs {_kb(ram.ram_need_bytes)} of RAM and the largest MCU SRAM here is {_kb(ram.ram_have_bytes)} ({ram.target.id})"
+        ]
+        flash = max(mcus, key=lambda f: f.flash_have_bytes)
+        if flash.flash_need_bytes > flash.flash_have_bytes:
+            why.append(
+                f"{_kb(flash.flash_need_bytes)} of flash against at most {_kb(flash.flash_have_bytes)}"
+            )
+        if self.graph.format != "tflite":
+            why.append("TFLite Micro needs an int8 .tflite")
+        if ram.ram_need_bytes <= ram.ram_have_bytes:
+            why = list(ram.reasons)
+        return "cannot fit any MCU in the catalog: " + "; ".join(why)
+
 
 def _kb(n: float) -> str:
     if n >= 1 << 20:

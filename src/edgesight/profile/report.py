@@ -109,6 +109,7 @@ def profile_to_dict(p: ModelProfile, per_layer: bool = True) -> dict[str, Any]:
             "live_bytes_per_step": list(p.plan.live_bytes),
         },
         "targets": [_fit_row(f) for f in p.fits],
+        "mcu_verdict": p.mcu_verdict,
         "note": "latency, fps and energy for catalog targets are ESTIMATES (roofline from sourced peak figures x assumed efficiency)",
     }
     if p.arena is not None:
@@ -186,6 +187,8 @@ def print_profile(p: ModelProfile, console: Console, layers: int = 0) -> None:
             why or "-",
         )
     console.print(table)
+    if p.mcu_verdict:
+        console.print(f"[bold red]{p.mcu_verdict}[/]", highlight=False)
     console.print(
         "[dim]Latency/fps/energy: ESTIMATES (roofline: catalog peak x assumed efficiency, per-op memory traffic); "
         "each target's assumptions and figure sources are in --json and --html.[/]"
@@ -345,6 +348,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px}}.fits{{color:green}}.partial{{colo
 <p>{esc(d["format"])}, {esc(d["precision"])}, {d["ops"]} ops, {d["params"]:,} parameters, {d["macs"]:,} MACs
 ({d["gflops"]:.3g} GFLOPs = 2 x MACs), weights {_kib(d["weight_bytes"])}, file {_kib(d["file_bytes"])}</p>
 {arena}
+{f'<p class="no"><b>{esc(p.mcu_verdict)}</b></p>' if p.mcu_verdict else ""}
 <h2>Memory timeline</h2><p>Planned activations {p.plan.arena_bytes:,} B, lower bound {p.plan.lower_bound:,} B,
 peak at <b>{esc(_peak_name(p))}</b>.</p>
 <img alt="memory timeline" src="data:image/png;base64,{png}">
