@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from edgesight.errors import ConfigError
 from edgesight.profile.fit import ModelProfile, Recommendation, TargetFit
 
 __all__ = ["print_profile", "print_recommendation", "profile_to_dict", "recommendation_to_dict", "write_html"]
@@ -280,7 +281,10 @@ def _why(f: TargetFit, fps: float) -> str:
 
 
 def _timeline_png(p: ModelProfile) -> bytes:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ConfigError("--html needs matplotlib: pip install 'edgesight[report]'") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
