@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgesight.errors import ModelError
+from edgesight.errors import ConfigError, ModelError
 
 __all__ = ["MeasuredArena", "measure_tflm_arena"]
 
@@ -54,12 +54,12 @@ def measure_tflm_arena(model: bytes, arena_size: int | None = None) -> MeasuredA
 
     Raises:
         ModelError: the interpreter refused the model (unsupported op, bad file...).
-        RuntimeError: the tflite-micro runtime is not installed (`tflm` extra).
+        ConfigError: the tflite-micro runtime is not installed (`tflm` extra).
     """
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError as exc:
-        raise RuntimeError("the TFLM runtime is missing: pip install 'edgesight[tflm]'") from exc
+        raise ConfigError("--validate needs the TFLite Micro runtime: pip install 'edgesight[tflm]'") from exc
 
     errors: list[str] = []
     text = _capture_fd2(lambda: _run(runtime, model, arena_size or 8 * 1024 * 1024, errors))
