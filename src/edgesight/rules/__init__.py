@@ -30,8 +30,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from edgesight.config import LineRuleConfig, ObjectRuleConfig, SnapshotConfig, ZoneRuleConfig
+from edgesight.config import (
+    DefectRuleConfig,
+    LineRuleConfig,
+    NearMissRuleConfig,
+    ObjectRuleConfig,
+    PpeRuleConfig,
+    SnapshotConfig,
+    ZoneRuleConfig,
+)
 from edgesight.errors import ConfigError
+from edgesight.rules.defect import DefectRule
 from edgesight.rules.lifecycle import (
     BestMoment,
     Cooldown,
@@ -43,18 +52,23 @@ from edgesight.rules.lifecycle import (
     sharpness,
 )
 from edgesight.rules.line import LineRule
+from edgesight.rules.near_miss import NearMissRule
 from edgesight.rules.objects import ObjectRule
+from edgesight.rules.ppe import PpeRule
 from edgesight.rules.zone import ZoneRule
 from edgesight.types import Detections, Event, Frame
 
 __all__ = [
     "BestMoment",
     "Cooldown",
+    "DefectRule",
     "EventLifecycle",
     "FrameKeeper",
     "LifecycleRule",
     "LineRule",
+    "NearMissRule",
     "ObjectRule",
+    "PpeRule",
     "SnapshotRule",
     "ZoneRule",
     "build_rule",
@@ -87,6 +101,9 @@ _REGISTRY: Mapping[type, RuleFactory] = MappingProxyType(
         ZoneRuleConfig: ZoneRule,
         LineRuleConfig: LineRule,
         ObjectRuleConfig: ObjectRule,
+        PpeRuleConfig: PpeRule,
+        NearMissRuleConfig: NearMissRule,
+        DefectRuleConfig: DefectRule,
     }
 )
 
