@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -247,3 +251,65 @@ def test_resolve_id_by_start_or_end(tmp_path: Path) -> None:
     assert st.resolve_id(a.id[-8:]) == a.id and st.resolve_id("…" + b.id[-8:]) == b.id
     assert st.resolve_id(a.id[:5]) is None  # both share their time prefix
     assert st.resolve_id("%") is None and st.resolve_id("zz") is None
+
+
+_WRITER = r"""
+import sys, time
+import numpy as np, cv2
+from pathlib import Path
+from edgesight.config import StoreConfig
+from edgesight.store import EventStore
+from edgesight.types import Event
+st = EventStore(StoreConfig(path=Path(sys.argv[1]), max_age_days=None))
+img = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+jpeg = cv2.imencode(".jpg", img)[1].tobytes()
+n = int(sys.argv[2])
+i = 0
+while n <= 0 or i < n:
+    e = Event(source_id="c", kind="k", rule="r", start_pts=0.0)
+    st.save(e, jpeg)
+    st.save(e.model_copy(update={"seq": 1, "state": "end"}))
+    i += 1
+    if i == 20:
+        print("ready", flush=True)
+"""
+
+
+def _writer(root: Path, n: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root), str(n)], stdout=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.slow
+def test_reader_process_while_writer_process_writes(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    proc = _writer(root, 100)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    reader = EventStore.open(root)
+    seen = []
+    while proc.poll() is None:
+        seen.append(reader.count())
+        for r in reader.list(limit=5):
+            assert r.event.seq in (0, 1)
+    assert proc.wait(timeout=60) == 0
+    assert seen == sorted(seen) and len(seen) > 1  # never went back, read many times during writes
+    assert reader.count() == 100 and reader.counts_by_kind() == {"k": 100}
+
+
+@pytest.mark.slow
+def test_kill_9_never_leaves_a_row_without_its_snapshot(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    proc = _writer(root, 0)  # writes until killed
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    st = EventStore(StoreConfig(path=root, max_age_days=None))  # recovers the WAL
+    recs = st.list(limit=None)
+    assert len(recs) >= 20
+    for r in recs:
+        assert r.snapshot_file is not None
+        img = cv2.imdecode(np.frombuffer(r.snapshot_file.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+        assert img is not None and img.shape == (120, 160, 3)
+    assert st.snapshot_bytes == sum(r.snapshot_bytes for r in recs)
