@@ -313,3 +313,9 @@ def test_kill_9_never_leaves_a_row_without_its_snapshot(tmp_path: Path) -> None:
         img = cv2.imdecode(np.frombuffer(r.snapshot_file.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
         assert img is not None and img.shape == (120, 160, 3)
     assert st.snapshot_bytes == sum(r.snapshot_bytes for r in recs)
+
+
+def test_nonsense_start_time_still_saves(tmp_path: Path) -> None:
+    st = store(tmp_path, max_age_days=None)
+    saved = st.save(ev(started_at=1e20), jpeg())
+    assert saved.snapshot == f"snapshots/undated/{saved.id}.jpg" and (st.root / saved.snapshot).is_file()

@@ -251,7 +251,10 @@ class EventStore:
     # ------------------------------------------------------------------ writing
     def snapshot_relpath(self, event: Event) -> str:
         """``snapshots/YYYY-MM-DD/<id>.jpg`` (UTC date of the event's start), relative to the root."""
-        day = datetime.fromtimestamp(event.started_at, tz=timezone.utc).strftime("%Y-%m-%d")
+        try:
+            day = datetime.fromtimestamp(event.started_at, tz=timezone.utc).strftime("%Y-%m-%d")
+        except (OverflowError, OSError, ValueError):  # a nonsense clock must not lose the event
+            day = "undated"
         return f"{SNAPSHOT_DIR}/{day}/{event.id}.jpg"
 
     def save(
