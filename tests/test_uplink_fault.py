@@ -40,7 +40,7 @@ class Subscriber:
     def __init__(self, port: int) -> None:
         self.lock = threading.Lock()
         self.arrivals: list[tuple[str, str, bytes]] = []  # (message_id, class, payload)
-        self.status: list[str] = []
+        self.status: list[tuple[str, int]] = []  # (state, number of data messages before it)
         self.connected = threading.Event()
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fault-test-sub", clean_session=False)
         c.reconnect_delay_set(0.1, 0.5)
@@ -59,7 +59,7 @@ class Subscriber:
         data = json.loads(msg.payload)
         with self.lock:
             if msg.topic.endswith("/status"):
-                self.status.append(data["state"])
+                self.status.append((data["state"], len(self.arrivals)))
                 return
             cls = data.get("class", "telemetry")
             self.arrivals.append((data["message_id"], cls, bytes(msg.payload)))
@@ -181,14 +181,19 @@ def test_outage_and_sigkill_lose_nothing_and_alerts_go_first(tmp_path: Path) -> 
         broker.start()
         _wait(sub.connected.is_set, 20, "subscriber reconnected")
         _wait_quiet(sub)
-        mark = sub.count()
-        seen_before = sub.ids()
+        n_status = len(sub.status)
 
-        # 5. restart the publisher: it drains the backlog (and keeps generating); SIGKILL it mid-backlog
+        # 5. restart the publisher: it drains the backlog (and keeps generating); SIGKILL it mid-backlog.
+        # Its 'online' status goes out on the same connection just before the first queued message, so
+        # the arrivals after it are exactly what this process published (plus nothing from the broker's
+        # own queue, which was handed over above).
         p2 = _publisher(db, broker.url, total, "--rate", "300")
         procs.append(p2)
-        target = mark + max(30, len(backlog) // 4)
-        _wait(lambda: sub.count() >= target, 60, "part of the backlog after reconnect")
+        _wait(lambda: any(st == "online" for st, _ in sub.status[n_status:]), 60, "publisher back online")
+        mark = next(pos for st, pos in sub.status[n_status:] if st == "online")
+        with sub.lock:
+            seen_before = {a[0] for a in sub.arrivals[:mark]}
+        _wait(lambda: sub.count() >= mark + 20, 60, "part of the backlog after reconnect")
         p2.send_signal(signal.SIGKILL)
         p2.wait(10)
         backlog_ids = {mid for mid, _ in backlog}
@@ -241,7 +246,8 @@ def test_outage_and_sigkill_lose_nothing_and_alerts_go_first(tmp_path: Path) -> 
 
     # the second kill really happened mid-backlog, the broker announced it (last will), nothing got lost
     assert left_after_kill > 0
-    assert "offline" in sub.status and "online" in sub.status
+    states = [st for st, _ in sub.status]
+    assert "offline" in states and "online" in states
     conn = sqlite3.connect(str(db))
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import socket
+import sqlite3
 import ssl
 import threading
 import time
@@ -164,14 +165,20 @@ class MqttLink:
 
     # ------------------------------------------------------------------ thread
     def _run(self) -> None:
-        outbox = Outbox(self.db_path, self.cfg.outbox)
+        # deletes after PUBACK need no fsync: losing one to a power cut only means a resend (at least once)
+        outbox = Outbox(self.db_path, self.cfg.outbox, synchronous="NORMAL")
         try:
             released = outbox.release_held(self.cfg.max_message_bytes)
             if released:
                 log.info("uplink: %d held message(s) now fit max_message_bytes and will be sent", released)
             delay = self.cfg.reconnect_initial_seconds
             while not self._stop.is_set():
-                ok = self._connection(outbox)
+                try:
+                    ok = self._connection(outbox)
+                except sqlite3.Error as exc:  # e.g. disk full: keep retrying, the queued rows are safe
+                    log.warning("uplink: outbox database error (%s); retrying", exc)
+                    self.last_error = f"outbox database error: {exc}"
+                    ok = False
                 if self._stop.is_set():
                     break
                 delay = (
@@ -325,6 +332,8 @@ class MqttLink:
     ) -> None:
         window = self.cfg.max_inflight
         last_expire = 0.0
+        # acknowledged but not yet deleted (the file was busy): never re-sent, deleted on a later pass
+        unacked_deletes: list[int] = []
         while not self._stop.is_set() and not lost:
             busy = False
             now = time.time()
@@ -333,11 +342,21 @@ class MqttLink:
                 if outbox.expire(now):
                     busy = True
             if acked:
-                self.acked += outbox.ack(acked)
+                unacked_deletes.extend(acked)
                 acked.clear()
+            if unacked_deletes:
+                # block only when the backlog of deletes is large; otherwise try briefly and move on
+                n = (
+                    outbox.ack(unacked_deletes)
+                    if len(unacked_deletes) >= 8 * window
+                    else outbox.try_ack(unacked_deletes)
+                )
+                if n is not None:
+                    self.acked += n
+                    unacked_deletes.clear()
             free = window - len(inflight)
             if free > 0:
-                rows = outbox.peek(free, exclude=list(inflight.values()), now=now)
+                rows = outbox.peek(free, exclude=[*inflight.values(), *unacked_deletes], now=now)
                 for row in rows:
                     info = client.publish(self.topic(row.channel), row.payload, qos=1)
                     if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -355,8 +374,8 @@ class MqttLink:
             rc = client.loop(0.0 if busy else 0.05)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and not lost:
                 lost.append(mqtt.error_string(rc))
-        if acked:
-            self.acked += outbox.ack(acked)
+        if acked or unacked_deletes:
+            self.acked += outbox.ack([*unacked_deletes, *acked])
             acked.clear()
 
     def _inbound(self, msg: mqtt.MQTTMessage) -> None:

@@ -321,6 +321,21 @@ class Outbox:
                 _bump(conn, f"sent:{cls}", n)
             return sum(n for _, n in rows)
 
+    def try_ack(self, seqs: Sequence[int], wait_ms: int = 20) -> int | None:
+        """Like :meth:`ack` but gives up (returns None) if another writer holds the database longer than
+        ``wait_ms``: SQLite's busy handler is not fair, and a busy writer on the same file could otherwise
+        stall the sender. The caller keeps the seqs and tries again."""
+        with self._lock:
+            self._conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            try:
+                return self.ack(seqs)
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return None
+                raise
+            finally:
+                self._conn.execute("PRAGMA busy_timeout=30000")
+
     def expire(self, now: float | None = None) -> int:
         """Delete messages past their TTL (counted as ``dropped_ttl:<class>``); returns how many."""
         t = time.time() if now is None else now
