@@ -47,7 +47,7 @@ def small_convnet(path: Path, size: int = 32, seed: int = 0) -> Path:
     return path
 
 
-def yolo_like_tail(path: Path, size: int = 32, reg: int = 4, nc: int = 2) -> Path:
+def yolo_like_tail(path: Path, size: int = 32, reg: int = 4, nc: int = 2, stride: float = 160.0) -> Path:
     """A learned conv, then a YOLOv8-style decode: DFL (softmax + fixed 0..reg-1 conv) x stride (pixels),
     sigmoid scores (0..1), and the concat of both."""
     rng = np.random.default_rng(1)
@@ -64,7 +64,7 @@ def yolo_like_tail(path: Path, size: int = 32, reg: int = 4, nc: int = 2) -> Pat
         numpy_helper.from_array(np.array([1, 4, reg, n_anchor], np.int64), "shape_dfl"),
         numpy_helper.from_array(np.array([1, 4, n_anchor], np.int64), "shape_out"),
         numpy_helper.from_array(np.array([1, nc, n_anchor], np.int64), "shape_cls"),
-        numpy_helper.from_array(np.array(160.0, np.float32), "stride"),
+        numpy_helper.from_array(np.array(stride, np.float32), "stride"),
     ]
     nodes += [
         helper.make_node("Conv", [feat, "box.w"], ["box"], name="head/box/Conv"),

@@ -143,7 +143,7 @@ def _fidelity(
                 {
                     "model": str(model),
                     "reference": str(reference),
-                    "frames": sampled.indices,
+                    "frame_indices": sampled.indices,
                     "excluded_calibration_frames": len(exclude),
                     **res.as_dict(),
                     "per_class": [c.__dict__ for c in res.coco.per_class],
