@@ -28,7 +28,7 @@ header h1 span { color:var(--accent); }
 #counts { display:flex; flex-wrap:wrap; gap:6px; padding:8px 16px; border-bottom:1px solid var(--line); }
 .chip { background:var(--panel); border:1px solid var(--line); border-radius:12px; padding:2px 10px; }
 .chip b { color:var(--accent); margin-left:4px; }
-main { display:grid; grid-template-columns:minmax(0, 1fr) minmax(540px, 1fr); gap:12px; padding:12px 16px; }
+main { display:grid; grid-template-columns:minmax(0, 1fr) minmax(0, 1fr); gap:12px; padding:12px 16px; }
 @media (max-width: 1100px) { main { grid-template-columns:1fr; } }
 #videos { display:grid; grid-template-columns:repeat(auto-fit, minmax(320px, 1fr)); gap:12px; align-content:start; }
 figure { margin:0; background:var(--panel); border:1px solid var(--line); border-radius:6px; overflow:hidden; }
@@ -37,7 +37,8 @@ figcaption { padding:4px 8px; color:var(--dim); font-size:12px; }
 #empty { color:var(--dim); padding:24px; }
 section h2 { font-size:14px; margin:0 0 6px; color:var(--dim); font-weight:600; }
 table { width:100%; border-collapse:collapse; font-size:12px; }
-th, td { text-align:left; padding:3px 5px; border-bottom:1px solid var(--line); white-space:nowrap; }
+th, td { text-align:left; padding:3px 5px; border-bottom:1px solid var(--line); overflow-wrap:anywhere; }
+td.time, td.state, td.track, td.conf, th { white-space:nowrap; }
 th { color:var(--dim); font-weight:600; position:sticky; top:0; background:var(--bg); }
 #evwrap { max-height:80vh; overflow:auto; }
 td.kind { font-weight:600; }
@@ -85,9 +86,10 @@ _JS = """
     const snap = cell(tr, "snap", "");
     if (ev.snapshot) {
       const a = document.createElement("a");
-      a.href = snapURL(ev.snapshot); a.target = "_blank";
+      const url = snapURL(ev.snapshot);
+      a.href = url; a.target = "_blank";
       const img = document.createElement("img");
-      img.className = "thumb"; img.alt = ev.kind + " snapshot"; img.src = a.href;
+      img.className = "thumb"; img.alt = ev.kind + " snapshot"; img.src = url;
       a.appendChild(img); snap.appendChild(a);
     }
     const body = $("events");
@@ -218,7 +220,7 @@ def render_page(state: dict[str, Any], *, poll: bool = False) -> str:
     <div id="evwrap">
     <table>
       <thead><tr><th>time (s)</th><th>source</th><th>kind</th><th>state</th><th>rule</th><th>zone</th>
-      <th>class</th><th>track</th><th>conf</th><th>snapshot</th></tr></thead>
+      <th>class</th><th>track</th><th>conf</th><th>snap</th></tr></thead>
       <tbody id="events"></tbody>
     </table>
     <p id="noevents" class="stat">No events yet.</p>
