@@ -17,7 +17,7 @@ from edgesight.inference.decoders import ClassThresholds, Decoder
 from edgesight.inference.decoders.ssd import SsdDecoder, find_ssd_outputs
 from edgesight.inference.decoders.yolo import YoloDecoder, detect_yolo_layout
 from edgesight.inference.metadata import ModelMetadata, load_labels, parse_metadata
-from edgesight.inference.preprocess import InputSpec, Preprocessor
+from edgesight.inference.preprocess import InputSpec, LetterboxTransform, Preprocessor
 from edgesight.types import Detections
 
 __all__ = ["ModelDetector", "load_detector"]
@@ -97,30 +97,64 @@ class ModelDetector:
         results: list[Detections] = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start : start + self.max_batch]
-            n = len(chunk)
             t0 = time.perf_counter()
             tensor, transforms = self._pre(chunk)
-            if self._static_batch is not None and n < self._static_batch:
-                tensor = self._pre.full_batch(n)
-            t1 = time.perf_counter()
-            raw = self.backend.run({self._input_name: tensor})
-            t2 = time.perf_counter()
-            outputs = [_dequantize(x, info) for x, info in zip(raw, self.backend.outputs, strict=False)]
-            for i, tr in enumerate(transforms):
-                d = self.decoder.decode(outputs, i, self.thresholds)
-                results.append(
-                    Detections(
-                        xyxy=tr.to_frame(d.xyxy),
-                        confidence=d.confidence,
-                        class_id=d.class_id,
-                        names=self.names,
-                    )
-                )
-            t3 = time.perf_counter()
-            timings["preprocess"] += t1 - t0
-            timings["infer"] += t2 - t1
-            timings["postprocess"] += t3 - t2
+            timings["preprocess"] += time.perf_counter() - t0
+            results.extend(self._infer_decode(tensor, transforms, timings))
         self.last_timings = timings
+        return results
+
+    def new_preprocessor(self) -> Preprocessor:
+        """A private one-frame preprocessor for another thread (e.g. a source's reader thread).
+
+        Use with :meth:`detect_prepared`: ``tensor, [tr] = pre([image])`` then pass ``tensor.copy()``
+        (the preprocessor reuses its buffer) and ``tr``. Letterboxing then runs beside inference.
+        """
+        return Preprocessor(self.input_spec, 1)
+
+    def detect_prepared(
+        self, tensors: Sequence[np.ndarray], transforms: Sequence[LetterboxTransform]
+    ) -> list[Detections]:
+        """Detect on frames already preprocessed by :meth:`new_preprocessor` (one (1, ...) tensor each).
+
+        Batches up to ``max_batch`` per backend call; same results as :meth:`detect` on the images.
+        """
+        timings = {"preprocess": 0.0, "infer": 0.0, "postprocess": 0.0}
+        results: list[Detections] = []
+        for start in range(0, len(tensors), self.max_batch):
+            chunk = tensors[start : start + self.max_batch]
+            t0 = time.perf_counter()
+            batch = chunk[0] if len(chunk) == 1 else np.concatenate(chunk, axis=0)
+            timings["preprocess"] += time.perf_counter() - t0
+            results.extend(self._infer_decode(batch, transforms[start : start + self.max_batch], timings))
+        self.last_timings = timings
+        return results
+
+    def _infer_decode(
+        self, tensor: np.ndarray, transforms: Sequence[LetterboxTransform], timings: dict[str, float]
+    ) -> list[Detections]:
+        n = len(transforms)
+        if self._static_batch is not None and n < self._static_batch:
+            full = np.zeros((self._static_batch, *tensor.shape[1:]), tensor.dtype)
+            full[:n] = tensor
+            tensor = full
+        t1 = time.perf_counter()
+        raw = self.backend.run({self._input_name: tensor})
+        t2 = time.perf_counter()
+        outputs = [_dequantize(x, info) for x, info in zip(raw, self.backend.outputs, strict=False)]
+        results = []
+        for i, tr in enumerate(transforms):
+            d = self.decoder.decode(outputs, i, self.thresholds)
+            results.append(
+                Detections(
+                    xyxy=tr.to_frame(d.xyxy),
+                    confidence=d.confidence,
+                    class_id=d.class_id,
+                    names=self.names,
+                )
+            )
+        timings["infer"] += t2 - t1
+        timings["postprocess"] += time.perf_counter() - t2
         return results
 
     def __call__(self, image: np.ndarray) -> Detections:

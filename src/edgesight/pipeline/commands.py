@@ -216,7 +216,7 @@ def _run_with_progress(
     runner: Any = None
 
     def on_frame(frame: Any, dets: Any, evs: list[Any]) -> None:
-        events["n"] += sum(1 for e in evs if e.state == "start")
+        events["n"] += sum(1 for e in evs if e.seq == 0)
         m = runner.metrics
         bar.update(
             task, advance=1, fps=f"{sum(m.frames.values()) / max(m.elapsed_s, 1e-6):.1f}", events=events["n"]

@@ -79,13 +79,15 @@ class PipelineMetrics:
         for lst in self._listeners:
             lst.on_count(what, source, n)
 
-    def count_event(self, kind: str, state: str) -> None:
+    def count_event(self, kind: str, seq: int) -> None:
+        """Count one event message; the first message of an event (seq 0) counts the event."""
+        first = seq == 0
         with self._lock:
             self.event_messages += 1
-            if state == "start":
+            if first:
                 self.events[kind] += 1
         for lst in self._listeners:
-            lst.on_count("events", kind, 1 if state == "start" else 0)
+            lst.on_count("events", kind, int(first))
 
     def count_batch(self, size: int) -> None:
         with self._lock:

@@ -135,6 +135,9 @@ class Runner:
     def _read(self, ctx: _SourceCtx, out: queue.Queue[Any]) -> None:
         n = 0
         it = iter(ctx.source.frames())
+        # Letterbox in this thread, beside inference (the detector's own buffers are not shared).
+        new_pre = getattr(self.detector, "new_preprocessor", None)
+        pre = new_pre() if new_pre is not None else None
         try:
             while not self._stop.is_set():
                 t0 = time.perf_counter()
@@ -147,7 +150,13 @@ class Runner:
                     t1 = time.perf_counter()
                     run_detector = bool(ctx.gate.check(frame))
                     self.metrics.observe("motion", time.perf_counter() - t1)
-                out.put((ctx, frame, run_detector))
+                prepared = None
+                if run_detector and pre is not None:
+                    t2 = time.perf_counter()
+                    tensor, transforms = pre([frame.image])
+                    prepared = (tensor.copy(), transforms[0])
+                    self.metrics.observe("preprocess", time.perf_counter() - t2)
+                out.put((ctx, frame, run_detector, prepared))
                 n += 1
                 if self.max_frames is not None and n >= self.max_frames:
                     break
@@ -155,7 +164,7 @@ class Runner:
             ctx.error = f"{type(exc).__name__}: {exc}"
             log.error("source %s failed: %s", ctx.name, ctx.error)
         finally:
-            out.put((ctx, _END, False))
+            out.put((ctx, _END, False, None))
 
     def _post(self, inbox: queue.Queue[Any]) -> None:
         while True:
@@ -220,14 +229,18 @@ class Runner:
         for ev, jpeg in events:
             if self.store is not None:
                 if self.uplink is not None:
-                    ev = self.store.save(ev, jpeg, also=partial(self.uplink.enqueue_event, event=ev))
+                    # The queued message names the snapshot the store is about to write.
+                    queued = (
+                        ev.model_copy(update={"snapshot": self.store.snapshot_relpath(ev)}) if jpeg else ev
+                    )
+                    ev = self.store.save(ev, jpeg, also=partial(self.uplink.enqueue_event, event=queued))
                     if jpeg is not None:
                         self.uplink.offer_snapshot(ev, jpeg)
                 else:
                     ev = self.store.save(ev, jpeg)
             for sink in self.sinks:
                 sink.write(ev, frame)
-            self.metrics.count_event(ev.kind, ev.state)
+            self.metrics.count_event(ev.kind, ev.seq)
             if self.keep_events:
                 self._events.append(ev)
 
@@ -296,7 +309,7 @@ class Runner:
             # Drain readers so they can exit, then flush what they had.
             while active:
                 try:
-                    ctx, frame, _ = inbox.get(timeout=5)
+                    ctx, frame, _, _ = inbox.get(timeout=5)
                 except queue.Empty:
                     break
                 if frame is _END:
@@ -321,24 +334,30 @@ class Runner:
         return RunResult(summary=summary, events=self._events)
 
     def _infer_and_forward(
-        self, items: list[tuple[Any, Any, bool]], post_q: queue.Queue[Any], max_batch: int
+        self, items: list[tuple[Any, ...]], post_q: queue.Queue[Any], max_batch: int
     ) -> int:
         """Detect on the frames that need it (batches of max_batch) and forward all items in order."""
         ended = 0
-        todo = [i for i, (_, f, run) in enumerate(items) if f is not _END and run]
+        todo = [i for i, (_, f, run, _) in enumerate(items) if f is not _END and run]
         results: dict[int, Detections] = {}
         for k in range(0, len(todo), max_batch):
             chunk = todo[k : k + max_batch]
-            images = [items[i][1].image for i in chunk]
-            dets = self.detector.detect(images)
+            if all(items[i][3] is not None for i in chunk):
+                dets = self.detector.detect_prepared(  # type: ignore[attr-defined]
+                    [items[i][3][0] for i in chunk], [items[i][3][1] for i in chunk]
+                )
+                stages: tuple[str, ...] = ("infer", "postprocess")
+            else:
+                dets = self.detector.detect([items[i][1].image for i in chunk])
+                stages = ("preprocess", "infer", "postprocess")
             timings = getattr(self.detector, "last_timings", None)
             if timings:
-                for stage in ("preprocess", "infer", "postprocess"):
+                for stage in stages:
                     if stage in timings:
                         self.metrics.observe(stage, float(timings[stage]))
             self.metrics.count_batch(len(chunk))
             results.update(zip(chunk, dets, strict=True))
-        for i, (ctx, frame, _) in enumerate(items):
+        for i, (ctx, frame, _, _) in enumerate(items):
             if frame is _END:
                 ended += 1
                 post_q.put((ctx, _END, None))

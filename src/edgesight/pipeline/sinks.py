@@ -60,7 +60,7 @@ class VideoSink:
         self.fps = fps
         self.zones, segs = overlays_for(cfg)
         self.lines = segs
-        self.counts: dict[str, dict[str, int]] = {name: {"in": 0, "out": 0} for name, _ in segs}
+        self.counts: dict[tuple[str, str], dict[str, int]] = {}  # (source, line) -> in/out so far
         self._writers: dict[str, cv2.VideoWriter] = {}
         self.paths: list[Path] = []
 
@@ -86,16 +86,17 @@ class VideoSink:
         return w
 
     def write(self, event: Event, frame: Frame | None) -> None:
-        if event.kind == "line_cross" and event.state == "start" and event.zone in self.counts:
-            direction = str(event.attributes.get("direction", ""))
-            if direction in ("in", "out"):
-                self.counts[event.zone][direction] += 1
+        if event.kind == "line_cross" and event.zone is not None:
+            c = self.counts.setdefault((event.source_id, event.zone), {"in": 0, "out": 0})
+            c["in"] = int(event.attributes.get("in_count", c["in"]))
+            c["out"] = int(event.attributes.get("out_count", c["out"]))
 
     def frame(self, source_id: str, frame: Frame, detections: Detections) -> None:
         img = frame.image.copy()
-        lines = [
-            (n, seg, f"in {self.counts[n]['in']} / out {self.counts[n]['out']}") for n, seg in self.lines
-        ]
+        lines = []
+        for name, seg in self.lines:
+            c = self.counts.get((source_id, name), {"in": 0, "out": 0})
+            lines.append((name, seg, f"in {c['in']} / out {c['out']}"))
         draw_overlays(img, self.zones, lines)
         draw_detections(img, detections)
         cv2.putText(
