@@ -137,6 +137,7 @@ def test_mjpeg_parts_are_jpegs_of_the_published_frames(view: LiveView) -> None:
 
 
 def test_frame_endpoint_and_state(view: LiveView) -> None:
+    assert not view.watched  # nobody has connected: the sink skips stats
     assert get(view, "/frame/cam.jpg")[0] == 404
     assert get(view, "/stream/nope.mjpg")[0] == 404
     view.publish_frame("cam 1/ä", frame(120, 200))  # names are URL-quoted on the page
@@ -144,6 +145,7 @@ def test_frame_endpoint_and_state(view: LiveView) -> None:
     assert status == 200 and headers["content-type"] == "image/jpeg"
     assert decode(body).shape == (120, 200, 3)
     st = get_json(view, "/api/state")
+    assert view.watched
     assert st["title"] == "test view"
     assert st["sources"]["cam 1/ä"]["width"] == 200 and st["sources"]["cam 1/ä"]["height"] == 120
 

@@ -16,6 +16,7 @@ Public API:
         .wants_frame(source_id) -> bool                skip drawing frames that would be dropped
         .publish_event(event)  one Event message (any state); last max_events kept, counts by kind
         .publish_stats(summary) run summary (PipelineMetrics.summary() layout) for the header
+        .watched -> bool      a client is connected (or was, within 5 s): skip work nobody sees
         .state() -> dict      what /api/state returns
     LiveViewSink(view, cfg=None, *, stats=None)   an EventSink drawing zones/lines/boxes
     attach(runner, view) -> LiveViewSink          add that sink to a Runner before run()

@@ -130,6 +130,7 @@ class LiveView:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._clients: dict[threading.Thread, socket.socket] = {}
+        self._last_request = -math.inf  # time.monotonic() of the last client connection
         self.port = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -415,10 +416,20 @@ class LiveView:
         """Register (conn) or forget (None) the calling client thread's connection."""
         with self._lock:
             me = threading.current_thread()
+            self._last_request = time.monotonic()
             if conn is None:
                 self._clients.pop(me, None)
             else:
                 self._clients[me] = conn
+
+    @property
+    def watched(self) -> bool:
+        """True while a client is connected or one was within the last 5 s (pollers come and go).
+
+        Lets a caller skip computing stats nobody will see.
+        """
+        with self._lock:
+            return bool(self._clients) or time.monotonic() - self._last_request < 5.0
 
     @property
     def stopping(self) -> bool:

@@ -174,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Accel-Buffering", "no")
         self.end_headers()
-        self.wfile.write(b"retry: 2000\n\n")
+        first = "retry: 2000\n\n"  # sent with the backlog: one write, so the page fills at once
         state_version = -1
         pending_state: dict[str, Any] | None = None
         last_state_sent = -float("inf")
@@ -184,7 +184,8 @@ class Handler(BaseHTTPRequestHandler):
             evs, state, stopping = view._wait_updates(after, state_version, wait)
             if stopping:
                 return
-            chunks: list[str] = []
+            chunks: list[str] = [first] if first else []
+            first = ""
             for n, body in evs:
                 chunks.append(f"id: {n}\nevent: event\ndata: {json.dumps(body, separators=(',', ':'))}\n\n")
                 after = n

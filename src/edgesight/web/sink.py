@@ -34,7 +34,8 @@ class LiveViewSink:
         cfg: the pipeline config, for zone polygons and counting lines drawn on the frames;
             None draws boxes only.
         stats: returns the run summary (``PipelineMetrics.summary``); called at most every
-            ``stats_interval`` seconds from the frame path, and once more on ``close()``.
+            ``stats_interval`` seconds from the frame path while someone watches
+            (``LiveView.watched``), and once more on ``close()``.
         stats_interval: seconds between stats updates.
     """
 
@@ -70,7 +71,7 @@ class LiveViewSink:
             self.view.publish_frame(source_id, self.annotate(frame, detections))
         if self.stats is not None:
             now = time.monotonic()
-            if now >= self._next_stats:
+            if now >= self._next_stats and self.view.watched:
                 self._next_stats = now + self.stats_interval
                 self.view.publish_stats(self.stats())
 
