@@ -6,6 +6,7 @@ stays fast on a small device.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -36,38 +37,26 @@ def _root(
     """edgesight command line."""
 
 
+# Explicit registry, in the order `edgesight --help` lists them: each module has `register(app)`.
+# No discovery and no swallowed ImportErrors: a broken module fails loudly here.
+COMMAND_MODULES = (
+    "edgesight.demo.command",  # demo
+    "edgesight.pipeline.commands",  # run
+    "edgesight.inference.commands",  # detect
+    "edgesight.store.commands",  # events
+    "edgesight.config_commands",  # config
+    "edgesight.profile.commands",  # profile, recommend
+    "edgesight.optimize.commands",  # optimize
+    "edgesight.export.commands",  # export
+    "edgesight.evaluation.commands",  # eval
+    "edgesight.benchmark.commands",  # bench
+    "edgesight.uplink.commands",  # outbox, broker
+)
+
+
 def _register_all() -> None:
-    # Explicit registry: one line per area (no discovery, no swallowed ImportErrors).
-    from edgesight.config_commands import register as register_config
-
-    register_config(app)
-    from edgesight.pipeline.commands import register as register_run
-
-    register_run(app)
-    from edgesight.inference.commands import register as register_inference
-
-    register_inference(app)
-    from edgesight.store.commands import register as register_events
-
-    register_events(app)
-    from edgesight.optimize.commands import register as register_optimize
-
-    register_optimize(app)
-    from edgesight.benchmark.commands import register as register_bench
-
-    register_bench(app)
-    from edgesight.export.commands import register as register_export
-
-    register_export(app)
-    from edgesight.evaluation.commands import register as register_eval
-
-    register_eval(app)
-    from edgesight.uplink.commands import register as register_uplink
-
-    register_uplink(app)
-    from edgesight.profile.commands import register as register_profile
-
-    register_profile(app)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
 
 
 _register_all()
