@@ -402,3 +402,79 @@ def test_tls_against_a_plain_port_is_explained(tls_broker: LocalBroker, pki: Pat
         assert up.stats().depth["event"] == 1
     finally:
         up.stop()
+
+
+# ----------------------------------------------------------------------------- broker-side limits and auth
+def _need_mosquitto() -> None:
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("needs the mosquitto binary")
+
+
+@pytest.mark.slow
+def test_message_over_the_brokers_packet_limit_is_held_not_looped_forever(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """mosquitto drops the connection on a packet over max_packet_size; the link must not retry it forever."""
+    _need_mosquitto()
+    with LocalBroker(kind="mosquitto", workdir=tmp_path / "b", extra_config="max_packet_size 2000") as broker:
+        sub = Sub(broker.port)
+        up = Uplink.from_config(fast(broker.url), tmp_path / "events.db", "dev")  # our limit: 256 KiB
+        events = [ev(i, attributes={"blob": "x" * (5000 if i == 2 else 10)}) for i in range(6)]
+        for e in events:
+            put(up, e)
+        with caplog.at_level("WARNING", logger="edgesight.uplink"):
+            up.start()
+            try:
+                others = {e.message_id for i, e in enumerate(events) if i != 2}
+                assert wait_for(lambda: others <= set(sub.ids()), 30), up.last_error
+                assert wait_for(lambda: up.stats().held == 1, 10)
+                assert up.stats().total_depth == 1  # kept, not lost
+            finally:
+                up.stop()
+                sub.close()
+        assert f"message {events[2].message_id}" in caplog.text and "max_packet_size" in caplog.text
+
+
+def test_wrong_credentials_are_named(tmp_path: Path) -> None:
+    _need_mosquitto()
+    # no password file and anonymous refused: every CONNECT is answered 'not authorized'
+    with LocalBroker(
+        kind="mosquitto", workdir=tmp_path / "b", extra_config="allow_anonymous false"
+    ) as broker:
+        up = Uplink.from_config(fast(broker.url, username="gate", password="wrong"), tmp_path / "e.db", "dev")
+        put(up, ev())
+        up.start()
+        try:
+            assert wait_for(lambda: up.last_error is not None, 15)
+            err = up.last_error or ""
+            assert f"broker 127.0.0.1:{broker.port} refused the session: Not authorized" in err, err
+            assert "check uplink.username/password" in err and up.stats().depth["event"] == 1
+        finally:
+            up.stop()
+
+
+def test_inbound_desired_and_deployments(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    got: list[tuple[str, dict]] = []
+    with LocalBroker(workdir=tmp_path / "b") as broker:
+        up = Uplink(fast(broker.url), tmp_path / "e.db", "dev", on_message=lambda ch, d: got.append((ch, d)))
+        up.start()
+        try:
+            assert up.link.wait_connected(15)
+            time.sleep(0.3)  # SUBACK
+            pub = mqtt.Client(CallbackAPIVersion.VERSION2)
+            pub.connect("127.0.0.1", broker.port)
+            pub.loop_start()
+            with caplog.at_level("WARNING", logger="edgesight.uplink"):
+                pub.publish("edgesight/v1/dev/twin/desired", b"{not json", qos=1).wait_for_publish(5)
+                pub.publish("edgesight/v1/dev/twin/desired", b'{"no": "schema"}', qos=1).wait_for_publish(5)
+                desired = {"schema": "edgesight.twin.desired.v1", "$version": 3, "desired": {"fps": 5}}
+                pub.publish("edgesight/v1/dev/twin/desired", json.dumps(desired), qos=1).wait_for_publish(5)
+                dep = {"schema": "edgesight.deployment.v1", "id": "d1"}
+                pub.publish("edgesight/v1/dev/deployments", json.dumps(dep), qos=1).wait_for_publish(5)
+                assert wait_for(lambda: len(got) == 2, 10)
+            pub.loop_stop()
+            pub.disconnect()
+        finally:
+            up.stop()
+    assert got == [("twin/desired", desired), ("deployments", dep)]
+    assert caplog.text.count("rejected malformed message on edgesight/v1/dev/twin/desired") == 2

@@ -145,7 +145,7 @@ def _publisher(db: Path, url: str, total: int, *extra: str) -> subprocess.Popen[
 
 def test_outage_and_sigkill_lose_nothing_and_alerts_go_first(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
-    total = 1400
+    unbounded = 1_000_000  # the first publisher accepts until it is killed
     broker = LocalBroker(workdir=tmp_path / "broker").start()
     sub = Subscriber(broker.port)
     procs: list[subprocess.Popen[bytes]] = []
@@ -154,7 +154,7 @@ def test_outage_and_sigkill_lose_nothing_and_alerts_go_first(tmp_path: Path) -> 
         # 1. online: publishing while generating. The embedded amqtt broker keeps its queues in memory
         # only, so with it the outage starts before the first publish (nothing can sit in it across a
         # restart); mosquitto persists them, so with it the outage hits a live session.
-        p1 = _publisher(db, broker.url, total, "--rate", "300")
+        p1 = _publisher(db, broker.url, unbounded, "--rate", "300")
         procs.append(p1)
         if broker.kind == "mosquitto":
             _wait(lambda: sub.count() >= 100, 40, "first 100 messages through the broker")
@@ -187,6 +187,7 @@ def test_outage_and_sigkill_lose_nothing_and_alerts_go_first(tmp_path: Path) -> 
         # Its 'online' status goes out on the same connection just before the first queued message, so
         # the arrivals after it are exactly what this process published (plus nothing from the broker's
         # own queue, which was handed over above).
+        total = _count(db, "SELECT COUNT(*) FROM sim_accepted") + 300  # the next ones accept 300 more in all
         p2 = _publisher(db, broker.url, total, "--rate", "300")
         procs.append(p2)
         _wait(lambda: any(st == "online" for st, _ in sub.status[n_status:]), 60, "publisher back online")

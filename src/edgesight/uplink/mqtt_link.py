@@ -132,6 +132,10 @@ class MqttLink:
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        # Poison-message guard: messages in flight when a connection broke are re-sent one at a time
+        # first ("probe"); one that is alone in flight when the broker drops us twice is held.
+        self._suspects: list[int] = []
+        self._strikes: dict[int, int] = {}
         self.connects = 0
         self.published = 0
         self.acked = 0
@@ -324,8 +328,37 @@ class MqttLink:
             with contextlib.suppress(Exception):
                 client.disconnect()
         elif lost:
-            self._note_error(outbox, f"connection to {self.cfg.url} lost ({lost[0]})")
+            self._after_loss(outbox, list(inflight.values()))
+            why = (
+                "closed by the broker or the network"
+                if lost[0] in ("Unspecified error", "closed")
+                else lost[0]
+            )
+            self._note_error(outbox, f"connection to {self.cfg.url} lost ({why})")
         return True
+
+    def _after_loss(self, outbox: Outbox, in_flight: list[int]) -> None:
+        """Update the poison-message guard after a connection broke with ``in_flight`` unacknowledged."""
+        if self._suspects and in_flight == self._suspects[:1]:
+            seq = in_flight[0]
+            self._strikes[seq] = self._strikes.get(seq, 0) + 1
+            if self._strikes[seq] >= 2:
+                row = outbox.get(seq)
+                outbox.hold(seq)
+                self._suspects.pop(0)
+                del self._strikes[seq]
+                if row is not None:
+                    log.warning(
+                        "uplink: the broker closed the connection each time message %s (%d bytes, %s) was sent "
+                        "alone: held in the outbox (kept, not sent). A broker limit such as mosquitto's "
+                        "max_packet_size is probably below it: lower uplink.max_message_bytes to match, or raise "
+                        "the broker's limit (held messages that fit are retried on the next start)",
+                        row.message_id,
+                        len(row.payload),
+                        row.msg_class,
+                    )
+        elif in_flight and not self._suspects:
+            self._suspects = in_flight  # publish order = send order
 
     def _drain(
         self, client: mqtt.Client, outbox: Outbox, inflight: dict[int, int], acked: list[int], lost: list[str]
@@ -341,6 +374,7 @@ class MqttLink:
                 last_expire = now
                 if outbox.expire(now):
                     busy = True
+            acked_now = list(acked)
             if acked:
                 unacked_deletes.extend(acked)
                 acked.clear()
@@ -354,9 +388,23 @@ class MqttLink:
                 if n is not None:
                     self.acked += n
                     unacked_deletes.clear()
-            free = window - len(inflight)
+            if self._suspects and acked_now:
+                done = set(acked_now)
+                self._suspects = [q for q in self._suspects if q not in done]
+                for q in done:
+                    self._strikes.pop(q, None)
+            # probing after a broken connection: the suspects go first, one at a time
+            probing = bool(self._suspects)
+            free = (0 if inflight else 1) if probing else window - len(inflight)
             if free > 0:
-                rows = outbox.peek(free, exclude=[*inflight.values(), *unacked_deletes], now=now)
+                if probing:
+                    row1 = outbox.get(self._suspects[0], now)
+                    if row1 is None:  # deleted, expired or held meanwhile
+                        self._suspects.pop(0)
+                        continue
+                    rows = [row1]
+                else:
+                    rows = outbox.peek(free, exclude=[*inflight.values(), *unacked_deletes], now=now)
                 for row in rows:
                     info = client.publish(self.topic(row.channel), row.payload, qos=1)
                     if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:

@@ -74,6 +74,17 @@ CREATE TABLE IF NOT EXISTS uplink_state (
 
 log = logging.getLogger("edgesight.uplink")
 
+_OBJECTS = {
+    "outbox",
+    "outbox_totals",
+    "outbox_counters",
+    "uplink_state",
+    "outbox_totals_ins",
+    "outbox_totals_del",
+    "outbox_order",
+    "outbox_expiry",
+}
+
 _CLASS_OF_PRIORITY = {v: k for k, v in PRIORITY.items()}
 
 
@@ -166,12 +177,19 @@ class Outbox:
         self._lock = threading.RLock()
         self._conn = connect(self.path, synchronous)
         try:
-            self._conn.executescript(_SCHEMA)
+            # read first: a second opener must not queue for the write lock behind a busy writer
+            have = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
+            if not have >= _OBJECTS:
+                self._conn.executescript(_SCHEMA)
+            if self._explicit_config:
+                row = self._conn.execute(
+                    "SELECT value FROM uplink_state WHERE key = 'quota_bytes'"
+                ).fetchone()
+                if row is None or row[0] != str(self.config.max_bytes):
+                    self.set_state(quota_bytes=self.config.max_bytes)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise UplinkError(f"outbox database {self.path}: cannot create tables ({exc})") from None
-        if self._explicit_config:
-            self.set_state(quota_bytes=self.config.max_bytes)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -307,6 +325,17 @@ class Outbox:
             rows = self._conn.execute(sql, (t, *ex, limit)).fetchall()
         return [OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
 
+    def get(self, seq: int, now: float | None = None) -> OutboxRow | None:
+        """One sendable message by seq (None if gone, held or expired)."""
+        t = time.time() if now is None else now
+        with self._lock:
+            r = self._conn.execute(
+                "SELECT seq, message_id, class, channel, payload, created_at FROM outbox "
+                "WHERE seq = ? AND held = 0 AND expires_at > ?",
+                (seq, t),
+            ).fetchone()
+        return None if r is None else OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5])
+
     def ack(self, seqs: Sequence[int]) -> int:
         """Delete messages the broker acknowledged (PUBACK); returns how many were still there."""
         if not seqs:
@@ -339,6 +368,9 @@ class Outbox:
     def expire(self, now: float | None = None) -> int:
         """Delete messages past their TTL (counted as ``dropped_ttl:<class>``); returns how many."""
         t = time.time() if now is None else now
+        with self._lock:
+            if not self._conn.execute("SELECT 1 FROM outbox WHERE expires_at <= ? LIMIT 1", (t,)).fetchone():
+                return 0  # the common case needs no write lock
         with self.transaction() as conn:
             rows = conn.execute(
                 "SELECT class, COUNT(*) FROM outbox WHERE expires_at <= ? GROUP BY class", (t,)
@@ -351,6 +383,11 @@ class Outbox:
 
     def release_held(self, max_message_bytes: int) -> int:
         """Make held (oversized) messages sendable again if they now fit (the limit was raised)."""
+        with self._lock:
+            if not self._conn.execute(
+                "SELECT 1 FROM outbox WHERE held = 1 AND bytes <= ? LIMIT 1", (max_message_bytes,)
+            ).fetchone():
+                return 0
         with self.transaction() as conn:
             return conn.execute(
                 "UPDATE outbox SET held = 0 WHERE held = 1 AND bytes <= ?", (max_message_bytes,)
@@ -365,13 +402,26 @@ class Outbox:
                 _bump(conn, f"held:{row[0]}")
 
     # ------------------------------------------------------------------ state
-    def set_state(self, **values: str | float | int | None) -> None:
-        """Record uplink state (``connected``, ``last_error``...) for ``edgesight outbox status``."""
-        with self.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO uplink_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [(k, None if v is None else str(v)) for k, v in values.items()],
-            )
+    def set_state(self, **values: str | float | int | None) -> bool:
+        """Record uplink state (``connected``, ``last_error``...) for ``edgesight outbox status``.
+
+        Best effort: informational only, so it waits at most 200 ms for a busy database (returns False)."""
+        with self._lock:
+            self._conn.execute("PRAGMA busy_timeout=200")
+            try:
+                with self.transaction() as conn:
+                    conn.executemany(
+                        "INSERT INTO uplink_state(key, value) VALUES (?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        [(k, None if v is None else str(v)) for k, v in values.items()],
+                    )
+                return True
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return False
+                raise
+            finally:
+                self._conn.execute("PRAGMA busy_timeout=30000")
 
     def stats(self, now: float | None = None) -> OutboxStats:
         t = time.time() if now is None else now
