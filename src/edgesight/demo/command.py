@@ -39,7 +39,6 @@ def register(app: typer.Typer) -> None:
 
         from edgesight.demo.run import run_demo
         from edgesight.demo.scene import DEFAULT_DURATION, FPS
-        from edgesight.pipeline.commands import print_summary
 
         dur = DEFAULT_DURATION if duration is None else duration
         console = Console(stderr=as_json)
@@ -76,61 +75,73 @@ def register(app: typer.Typer) -> None:
         try:
             with bar:
                 result = run_demo(seed, dur, out, on_scene_progress=on_scene, on_frame=on_frame)
+            _report(result, seed, dur, console, as_json)
+            if view is not None:
+                view.view.publish_stats(result.summary)
+                if not as_json:
+                    from edgesight.pipeline.commands import serve_until_interrupted
+
+                    serve_until_interrupted(view.view, console)
         finally:
             if view is not None:
                 view.close()
-        scores = {k: s.to_dict() for k, s in result.scores.items()}
-        if as_json:
-            print(
-                json.dumps(
-                    {
-                        "scores": scores,
-                        "summary": result.summary,
-                        "store": str(result.store),
-                        "annotated": str(result.annotated) if result.annotated else None,
-                    },
-                    indent=2,
-                )
+
+
+def _report(result: Any, seed: int, dur: float, console: Console, as_json: bool) -> None:
+    from edgesight.pipeline.commands import print_summary
+
+    scores = {k: s.to_dict() for k, s in result.scores.items()}
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "scores": scores,
+                    "summary": result.summary,
+                    "store": str(result.store),
+                    "annotated": str(result.annotated) if result.annotated else None,
+                },
+                indent=2,
             )
-            return
-        print_summary(result.summary, console)
-        t = Table(title=f"events vs ground truth (seed {seed}, {dur:g} s)", title_justify="left")
-        for col in ("kind", "ground truth", "detected", "matched", "precision", "recall"):
-            t.add_column(col, justify="left" if col == "kind" else "right")
-        for s in scores.values():
-            ok = min(s["precision"], s["recall"]) >= 0.9
-            style = "green" if ok else "yellow"
-            t.add_row(
-                s["kind"],
-                str(s["ground_truth"]),
-                str(s["predicted"]),
-                str(s["matched"]),
-                f"[{style}]{s['precision']:.2f}[/]",
-                f"[{style}]{s['recall']:.2f}[/]",
-            )
-        console.print(t)
-        store = result.store
-        console.print("\n[bold]next[/]")
-        console.print(
-            f"  edgesight events list --store {store}            # what was stored (with snapshots)",
-            highlight=False,
         )
-        console.print(
-            f"  edgesight events show <ID> --store {store}       # one event and its snapshot path",
-            highlight=False,
+        return
+    print_summary(result.summary, console)
+    t = Table(title=f"events vs ground truth (seed {seed}, {dur:g} s)", title_justify="left")
+    for col in ("kind", "ground truth", "detected", "matched", "precision", "recall"):
+        t.add_column(col, justify="left" if col == "kind" else "right")
+    for s in scores.values():
+        ok = min(s["precision"], s["recall"]) >= 0.9
+        style = "green" if ok else "yellow"
+        t.add_row(
+            s["kind"],
+            str(s["ground_truth"]),
+            str(s["predicted"]),
+            str(s["matched"]),
+            f"[{style}]{s['precision']:.2f}[/]",
+            f"[{style}]{s['recall']:.2f}[/]",
         )
-        if result.annotated:
-            console.print(
-                f"  open {result.annotated}                        # the annotated video", highlight=False
-            )
+    console.print(t)
+    store = result.store
+    console.print("\n[bold]next[/]")
+    console.print(
+        f"  edgesight events list --store {store}            # what was stored (with snapshots)",
+        highlight=False,
+    )
+    console.print(
+        f"  edgesight events show <ID> --store {store}       # one event and its snapshot path",
+        highlight=False,
+    )
+    if result.annotated:
         console.print(
-            "  edgesight demo --serve 8080                       # watch it live in a browser",
-            highlight=False,
+            f"  open {result.annotated}                        # the annotated video", highlight=False
         )
-        console.print(
-            "  edgesight run --source VIDEO_OR_RTSP --model yolov8n.onnx   # your own model and camera",
-            highlight=False,
-        )
+    console.print(
+        "  edgesight demo --serve 8080                       # watch it live in a browser",
+        highlight=False,
+    )
+    console.print(
+        "  edgesight run --source VIDEO_OR_RTSP --model yolov8n.onnx   # your own model and camera",
+        highlight=False,
+    )
 
 
 class _DemoView:

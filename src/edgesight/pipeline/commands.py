@@ -14,7 +14,7 @@ from rich.table import Table
 from edgesight.config import PipelineConfig, load_config, parse_config
 from edgesight.errors import ConfigError
 
-__all__ = ["build_config", "print_summary", "register"]
+__all__ = ["build_config", "print_summary", "register", "serve_until_interrupted"]
 
 
 def _source_entry(spec: str, i: int) -> dict[str, Any]:
@@ -149,6 +149,9 @@ def register(app: typer.Typer) -> None:
             None, "--motion", help="Motion gate: on | off | auto (auto = live sources only)."
         ),
         max_frames: int | None = typer.Option(None, "--max-frames", help="Stop each source after N frames."),
+        serve: int | None = typer.Option(
+            None, "--serve", help="Show the annotated stream and events live on http://127.0.0.1:PORT."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no progress bar)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a live progress bar."),
     ) -> None:
@@ -173,21 +176,52 @@ def register(app: typer.Typer) -> None:
         }
         cfg = build_config(config, source, model, overrides)
         console = Console(stderr=events_jsonl == "-" or as_json)
-        result = _run_with_progress(cfg, Runner, max_frames, console, progress and not as_json)
-        if as_json:
-            print(json.dumps(result.summary, indent=2))
-        else:
-            print_summary(result.summary, console)
-            console.print(
-                f"events stored in [bold]{cfg.store.path}[/]: `edgesight events list --store {cfg.store.path}`",
-                highlight=False,
-            )
-            if cfg.outputs.video:
-                console.print(f"annotated video: [bold]{cfg.outputs.video}[/]", highlight=False)
+        view = None
+        if serve is not None:
+            from edgesight.web import LiveView
+
+            view = LiveView(port=serve, store_root=cfg.store.path, title=f"edgesight {cfg.device_id}")
+            view.start()
+            console.print(f"live view: [bold]{view.url}[/]", highlight=False)
+        try:
+            result = _run_with_progress(cfg, Runner, max_frames, console, progress and not as_json, view)
+            if as_json:
+                print(json.dumps(result.summary, indent=2))
+            else:
+                print_summary(result.summary, console)
+                console.print(
+                    f"events stored in [bold]{cfg.store.path}[/]: `edgesight events list --store {cfg.store.path}`",
+                    highlight=False,
+                )
+                if cfg.outputs.video:
+                    console.print(f"annotated video: [bold]{cfg.outputs.video}[/]", highlight=False)
+            if view is not None:
+                view.publish_stats(result.summary)
+                if not as_json:
+                    serve_until_interrupted(view, console)
+        finally:
+            if view is not None:
+                view.stop()
+
+
+def serve_until_interrupted(view: Any, console: Console) -> None:
+    import time
+
+    console.print(f"run finished; still serving {view.url} (Ctrl-C to stop)", highlight=False)
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
 
 
 def _run_with_progress(
-    cfg: PipelineConfig, runner_cls: Any, max_frames: int | None, console: Console, show: bool
+    cfg: PipelineConfig,
+    runner_cls: Any,
+    max_frames: int | None,
+    console: Console,
+    show: bool,
+    view: Any = None,
 ) -> Any:
     from rich.progress import (
         BarColumn,
@@ -223,6 +257,10 @@ def _run_with_progress(
         )
 
     runner = runner_cls(cfg, max_frames=max_frames, on_frame=on_frame, keep_events=False)
+    if view is not None:
+        from edgesight.web import attach
+
+        attach(runner, view)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     try:

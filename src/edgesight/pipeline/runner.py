@@ -202,8 +202,7 @@ class Runner:
         for rule in ctx.rules:
             out.extend((ev, rule.take_snapshot(ev)) for ev in rule.step(tracked, frame))
         t2 = time.perf_counter()
-        self._emit(out, frame)
-        events = [ev for ev, _ in out]
+        events = self._emit(out, frame)
         t3 = time.perf_counter()
         for sink in self.sinks:
             sink.frame(ctx.name, frame, tracked)
@@ -225,7 +224,9 @@ class Runner:
             out.extend((ev, rule.take_snapshot(ev)) for ev in rule.flush(ctx.last_frame))
         self._emit(out, ctx.last_frame)
 
-    def _emit(self, events: list[tuple[Event, bytes | None]], frame: Frame | None) -> None:
+    def _emit(self, events: list[tuple[Event, bytes | None]], frame: Frame | None) -> list[Event]:
+        """Store each message (with its snapshot), hand it to the sinks; returns them as stored."""
+        stored: list[Event] = []
         for ev, jpeg in events:
             if self.store is not None:
                 if self.uplink is not None:
@@ -243,6 +244,8 @@ class Runner:
             self.metrics.count_event(ev.kind, ev.seq)
             if self.keep_events:
                 self._events.append(ev)
+            stored.append(ev)
+        return stored
 
     def _telemetry(self, force: bool = False) -> None:
         """Queue a small telemetry message (fps, counters) at most every telemetry interval."""
