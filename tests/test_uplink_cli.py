@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -63,6 +64,14 @@ def test_status_without_a_store_is_one_clear_line(tmp_path: Path) -> None:
     r = cli("outbox", "status", "--store", str(tmp_path / "nowhere"))
     assert r.returncode == 2
     assert "no outbox database at" in r.stderr and "Traceback" not in r.stderr
+    other = tmp_path / "events.db"
+    sqlite3.connect(other).execute("CREATE TABLE events (id TEXT)").connection.commit()
+    r = cli("outbox", "status", "--db", str(other))
+    assert r.returncode == 2 and "has no outbox (was the pipeline run with an uplink: section?)" in r.stderr
+    tables = {
+        t for (t,) in sqlite3.connect(other).execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
+    assert tables == {"events"}  # looking did not change the file
 
 
 def test_drain_sends_everything_then_exits(tmp_path: Path) -> None:

@@ -18,11 +18,25 @@ _STORE_HELP = "Event store folder (holds events.db with the outbox tables)."
 
 
 def _db(store: Path, db: Path | None) -> Path:
+    import sqlite3
+
     path = db if db is not None else store / "events.db"
     if not path.is_file():
         raise EdgesightError(
             f"no outbox database at {path} (expected the events.db that `edgesight run` writes; pass --store DIR or --db FILE)"
         )
+    try:  # read-only look first: a reader must not add tables to someone's database
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise EdgesightError(f"{path}: not a readable SQLite database ({exc})") from None
+    if not found:
+        raise EdgesightError(f"{path} has no outbox (was the pipeline run with an uplink: section?)")
     return path
 
 
