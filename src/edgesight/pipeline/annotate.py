@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edgesight.types import Detections
+from edgesight.config import LineRuleConfig, PipelineConfig, ZoneRuleConfig
+from edgesight.types import Detections, Event, Frame
 
-__all__ = ["color_for", "draw_detections", "draw_overlays"]
+__all__ = ["FrameAnnotator", "color_for", "draw_detections", "draw_overlays"]
 
 # A fixed, readable palette (BGR); colour follows the class so a class keeps its colour across runs.
 _PALETTE = [
@@ -106,3 +107,56 @@ def draw_overlays(
             cv2.LINE_AA,
         )
     return image
+
+
+class FrameAnnotator:
+    """Draws a pipeline's zones, lines (with running in/out counts per source) and boxes on frames.
+
+    Shared by the annotated-video sink and the live web view, so both show the same picture.
+    Feed it every event message (:meth:`observe`) to keep the line counts current.
+    """
+
+    def __init__(self, cfg: PipelineConfig | None = None) -> None:
+        self.zones: list[tuple[str, np.ndarray]] = []
+        self.lines: list[tuple[str, np.ndarray]] = []
+        if cfg is not None:
+            self.zones = [
+                (r.name, np.asarray(r.polygon, np.float32))
+                for r in cfg.rules
+                if isinstance(r, ZoneRuleConfig)
+            ]
+            self.lines = [
+                (r.name, np.asarray([r.start, r.end], np.float32))
+                for r in cfg.rules
+                if isinstance(r, LineRuleConfig)
+            ]
+        self.counts: dict[tuple[str, str], dict[str, int]] = {}  # (source, line) -> in/out so far
+
+    def observe(self, event: Event) -> None:
+        """Update line counts from a ``line_cross`` event (its attributes carry the running counts)."""
+        if event.kind == "line_cross" and event.zone is not None:
+            c = self.counts.setdefault((event.source_id, event.zone), {"in": 0, "out": 0})
+            c["in"] = int(event.attributes.get("in_count", c["in"]))
+            c["out"] = int(event.attributes.get("out_count", c["out"]))
+
+    def annotate(self, frame: Frame, detections: Detections) -> np.ndarray:
+        """A new (H, W, 3) uint8 BGR image: zones, lines with counts, boxes, a caption (frame untouched)."""
+        img = frame.image.copy()
+        lines = []
+        for name, seg in self.lines:
+            c = self.counts.get((frame.source_id, name), {"in": 0, "out": 0})
+            lines.append((name, seg, f"in {c['in']} / out {c['out']}"))
+        draw_overlays(img, self.zones, lines)
+        draw_detections(img, detections)
+        caption = f"{frame.source_id} #{frame.index} t={frame.pts:.1f}s"
+        cv2.putText(
+            img,
+            caption,
+            (6, img.shape[0] - 8),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
+        return img

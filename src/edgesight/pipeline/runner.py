@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import numpy as np
-
-from edgesight.config import LineRuleConfig, PipelineConfig, ZoneRuleConfig
+from edgesight.config import PipelineConfig
 from edgesight.pipeline.metrics import PipelineMetrics, PrometheusExporter
 from edgesight.pipeline.sinks import EventSink, build_sinks
 from edgesight.protocols import Detector, Source
@@ -387,12 +385,3 @@ def _source_stats(ctx: _SourceCtx) -> dict[str, Any]:
     if ctx.error:
         stats["error"] = ctx.error
     return stats
-
-
-def overlays_for(cfg: PipelineConfig) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
-    """Zone polygons and line segments of a config, for drawing."""
-    zones = [(r.name, np.asarray(r.polygon, np.float32)) for r in cfg.rules if isinstance(r, ZoneRuleConfig)]
-    lines = [
-        (r.name, np.asarray([r.start, r.end], np.float32)) for r in cfg.rules if isinstance(r, LineRuleConfig)
-    ]
-    return zones, lines

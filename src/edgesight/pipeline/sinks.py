@@ -11,7 +11,7 @@ import numpy as np
 
 from edgesight.config import PipelineConfig
 from edgesight.errors import EdgesightError
-from edgesight.pipeline.annotate import draw_detections, draw_overlays
+from edgesight.pipeline.annotate import FrameAnnotator
 from edgesight.types import Detections, Event, Frame
 
 __all__ = ["EventSink", "JsonlSink", "VideoSink", "build_sinks"]
@@ -53,14 +53,10 @@ class VideoSink:
     """
 
     def __init__(self, path: Path, cfg: PipelineConfig, fps: float = 10.0) -> None:
-        from edgesight.pipeline.runner import overlays_for
-
         self.path = path
         self.multi = len(cfg.sources) > 1
         self.fps = fps
-        self.zones, segs = overlays_for(cfg)
-        self.lines = segs
-        self.counts: dict[tuple[str, str], dict[str, int]] = {}  # (source, line) -> in/out so far
+        self.annotator = FrameAnnotator(cfg)
         self._writers: dict[str, cv2.VideoWriter] = {}
         self.paths: list[Path] = []
 
@@ -86,29 +82,10 @@ class VideoSink:
         return w
 
     def write(self, event: Event, frame: Frame | None) -> None:
-        if event.kind == "line_cross" and event.zone is not None:
-            c = self.counts.setdefault((event.source_id, event.zone), {"in": 0, "out": 0})
-            c["in"] = int(event.attributes.get("in_count", c["in"]))
-            c["out"] = int(event.attributes.get("out_count", c["out"]))
+        self.annotator.observe(event)
 
     def frame(self, source_id: str, frame: Frame, detections: Detections) -> None:
-        img = frame.image.copy()
-        lines = []
-        for name, seg in self.lines:
-            c = self.counts.get((source_id, name), {"in": 0, "out": 0})
-            lines.append((name, seg, f"in {c['in']} / out {c['out']}"))
-        draw_overlays(img, self.zones, lines)
-        draw_detections(img, detections)
-        cv2.putText(
-            img,
-            f"{source_id} #{frame.index} t={frame.pts:.1f}s",
-            (6, img.shape[0] - 8),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.45,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
+        img = self.annotator.annotate(frame, detections)
         self._writer(source_id, img.shape).write(img)
 
     def close(self) -> None:

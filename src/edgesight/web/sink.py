@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from edgesight.pipeline.annotate import draw_detections, draw_overlays
+from edgesight.pipeline.annotate import FrameAnnotator
 from edgesight.types import Detections, Event, Frame
 from edgesight.web.live_view import LiveView
 
@@ -51,19 +50,10 @@ class LiveViewSink:
         self.stats = stats
         self.stats_interval = float(stats_interval)
         self._next_stats = 0.0
-        self.zones: list[tuple[str, np.ndarray]] = []
-        self.lines: list[tuple[str, np.ndarray]] = []
-        if cfg is not None:
-            from edgesight.pipeline.runner import overlays_for
-
-            self.zones, self.lines = overlays_for(cfg)
-        self.counts: dict[str, dict[str, int]] = {name: {"in": 0, "out": 0} for name, _ in self.lines}
+        self.annotator = FrameAnnotator(cfg)
 
     def write(self, event: Event, frame: Frame | None) -> None:
-        if event.kind == "line_cross" and event.state == "start" and event.zone in self.counts:
-            direction = str(event.attributes.get("direction", ""))
-            if direction in ("in", "out"):
-                self.counts[event.zone][direction] += 1
+        self.annotator.observe(event)
         self.view.publish_event(event)
 
     def frame(self, source_id: str, frame: Frame, detections: Detections) -> None:
@@ -77,23 +67,7 @@ class LiveViewSink:
 
     def annotate(self, frame: Frame, detections: Detections) -> np.ndarray:
         """A new (H, W, 3) uint8 BGR image: zones, lines with in/out counts, boxes, a caption."""
-        img = frame.image.copy()
-        lines = [
-            (n, seg, f"in {self.counts[n]['in']} / out {self.counts[n]['out']}") for n, seg in self.lines
-        ]
-        draw_overlays(img, self.zones, lines)
-        draw_detections(img, detections)
-        cv2.putText(
-            img,
-            f"{frame.source_id} #{frame.index} t={frame.pts:.1f}s",
-            (6, img.shape[0] - 8),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.45,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
-        return img
+        return self.annotator.annotate(frame, detections)
 
     def close(self) -> None:
         if self.stats is not None:
