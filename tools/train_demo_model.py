@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--scenes", type=int, default=24, help="training scene seeds 1000 .. 1000+scenes-1")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine is shared)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy shared machine)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--smoke", action="store_true", help="a few tiny steps, quick eval: checks the script only"
