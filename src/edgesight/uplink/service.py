@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,15 @@ class Uplink:
         if self.uploader is not None:
             self.uploader.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Publish 'offline', disconnect and close the outbox. Queued messages stay for the next start."""
+    def stop(self, timeout: float = 5.0, drain_seconds: float = 2.0) -> None:
+        """Send what is queued (up to ``drain_seconds``, only while connected), publish 'offline',
+        disconnect and close the outbox. Whatever is still queued stays for the next start."""
+        end = time.monotonic() + drain_seconds
+        while self.link.connected and time.monotonic() < end:
+            s = self.outbox.stats()
+            if s.total_depth - s.held <= 0:
+                break
+            time.sleep(0.05)
         self.link.stop(timeout)
         if self.uploader is not None:
             self.uploader.close()
