@@ -118,6 +118,23 @@ def test_selection_thumbnails_first_then_full(tmp_path: Path, sink: Sink) -> Non
     s = up.stats()
     assert s.sent_items == 4 and s.sent_bytes == sum(len(b) for _, b, _ in sink.puts) and s.queued == 0
     up.close()
+    # `edgesight outbox status` and the Prometheus collector read the same figures from the file
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from edgesight.uplink import Outbox
+    from edgesight.uplink.metrics import OutboxCollector
+
+    with Outbox(tmp_path / "events.db") as ob:
+        assert ob.stats().uploads == {
+            "queued": 0,
+            "queued_bytes": 0,
+            "sent": 4,
+            "sent_bytes": s.sent_bytes,
+            "skipped_over_budget": 0,
+        }
+    reg = CollectorRegistry()
+    reg.register(OutboxCollector(tmp_path / "events.db"))
+    assert f"edgesight_upload_sent_bytes_total {float(s.sent_bytes)}" in generate_latest(reg).decode()
 
 
 def test_uncertain_frames_are_sampled_by_stream_time(tmp_path: Path, sink: Sink) -> None:

@@ -112,6 +112,13 @@ def register(app: typer.Typer) -> None:
             con.print(
                 f"[yellow]held:[/] {s.held} oversized message(s) kept but not sent (raise uplink.max_message_bytes)"
             )
+        if s.uploads:
+            up = s.uploads
+            con.print(
+                f"snapshot uploads: {up['queued']} queued ({up['queued_bytes']:,} bytes), "
+                f"{up['sent']} sent ({up['sent_bytes']:,} bytes)",
+                highlight=False,
+            )
         u = s.uplink
         if "connected" in u:
             state = "[green]connected[/]" if u.get("connected") == "1" else "[red]not connected[/]"

@@ -74,6 +74,20 @@ class OutboxCollector(Collector):
                 dropped.add_metric([cls, kind.removeprefix("dropped_")], value)
         yield from families.values()
         yield dropped
+        if s.uploads:
+            yield GaugeMetricFamily(
+                "edgesight_upload_queued",
+                "Snapshot images waiting to be uploaded.",
+                value=s.uploads["queued"],
+            )
+            yield GaugeMetricFamily(
+                "edgesight_upload_queued_bytes",
+                "Bytes of snapshot images waiting.",
+                value=s.uploads["queued_bytes"],
+            )
+            yield CounterMetricFamily(
+                "edgesight_upload_sent_bytes", "Snapshot bytes uploaded.", value=s.uploads["sent_bytes"]
+            )
         yield GaugeMetricFamily(
             "edgesight_uplink_connected",
             "1 while connected to the broker.",

@@ -111,6 +111,7 @@ class OutboxStats:
     quota_bytes: int
     counters: dict[str, int]
     uplink: dict[str, str | None] = field(default_factory=dict)
+    uploads: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_depth(self) -> int:
@@ -139,6 +140,7 @@ class OutboxStats:
             "enqueued": self.counter("enqueued"),
             "counters": self.counters,
             "uplink": self.uplink,
+            "uploads": self.uploads,
         }
 
 
@@ -445,7 +447,27 @@ class Outbox:
         quota = self.config.max_bytes
         if not self._explicit_config and (state.get("quota_bytes") or "").isdigit():
             quota = int(state["quota_bytes"] or 0)
-        return OutboxStats(depth, nbytes, oldest, int(held), quota, counters, state)
+        return OutboxStats(depth, nbytes, oldest, int(held), quota, counters, state, self._upload_stats())
+
+    def _upload_stats(self) -> dict[str, int]:
+        """Snapshot upload queue figures when the uploader's tables exist here (else empty)."""
+        with self._lock:
+            have = self._conn.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('upload_queue', 'upload_counters')"
+            ).fetchone()[0]
+            if have < 2:
+                return {}
+            q, qb = self._conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM upload_queue"
+            ).fetchone()
+            c = dict(self._conn.execute("SELECT name, value FROM upload_counters").fetchall())
+        return {
+            "queued": int(q),
+            "queued_bytes": int(qb),
+            "sent": int(c.get("sent_items", 0)),
+            "sent_bytes": int(c.get("sent_bytes", 0)),
+            "skipped_over_budget": int(c.get("skipped_over_budget", 0)),
+        }
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` result ('ok' when the file is sound)."""
