@@ -4,6 +4,7 @@ fidelity, latency, fps)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -134,7 +135,7 @@ def register(app: typer.Typer) -> None:
                 f"{r.fps:.1f}",
                 f"{ref.p(50) / r.p(50):.2f}x",
             )
-        out = Console()
+        out = Console() if sys.stdout.isatty() else Console(width=170)  # files/pipes: do not wrap rows
         out.print(table)
         for r in rows:
             if r.info.note:

@@ -1,8 +1,9 @@
 """Fidelity: score a model against a reference model's detections on the same frames (no labels).
 
-The reference's detections at or above ``reference_confidence`` play the ground truth; the candidate's
-detections (run with a low confidence threshold, as for mAP) are scored with the COCO protocol.
-A model compared with itself scores mAP50 = 1.0.
+The reference's detections at or above ``reference_confidence`` (0.25) play the ground truth, those
+between ``ignore_confidence`` (0.1) and it are "don't care" regions (COCO crowd boxes); the candidate's
+detections (run with a low confidence threshold, as for mAP) are scored with the COCO protocol
+(class-averaged). A model compared with itself scores mAP50 = 1.0.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def pseudo_ground_truth(
     sizes: Sequence[tuple[int, int]],
     names: Mapping[int, str],
     min_confidence: float,
+    ignore_confidence: float | None = None,
 ) -> dict[str, Any]:
     """A COCO dataset dict whose annotations are the reference's boxes (>= min_confidence).
 
@@ -90,6 +92,9 @@ def pseudo_ground_truth(
         reference: one Detections per frame (xyxy, frame pixels).
         sizes: (height, width) of each frame.
         names: class id -> name; category ids are the model class ids.
+        ignore_confidence: reference boxes with ignore_confidence <= conf < min_confidence become
+            "don't care" regions (COCO ``iscrowd``): the reference itself is unsure of them, so a
+            candidate is neither rewarded nor penalised for finding them.
     """
     images = [
         {"id": i + 1, "width": int(w), "height": int(h), "file_name": f"{i}"}
@@ -97,8 +102,9 @@ def pseudo_ground_truth(
     ]
     anns: list[dict[str, Any]] = []
     for i, det in enumerate(reference):
-        keep = det.confidence >= min_confidence
-        for box, cls in zip(det.xyxy[keep], det.class_id[keep], strict=True):
+        lo = min_confidence if ignore_confidence is None else ignore_confidence
+        keep = det.confidence >= lo
+        for box, cls, conf in zip(det.xyxy[keep], det.class_id[keep], det.confidence[keep], strict=True):
             x1, y1, x2, y2 = (float(v) for v in box)
             w, h = max(0.0, x2 - x1), max(0.0, y2 - y1)
             anns.append(
@@ -108,7 +114,7 @@ def pseudo_ground_truth(
                     "category_id": int(cls),
                     "bbox": [x1, y1, w, h],
                     "area": w * h,
-                    "iscrowd": 0,
+                    "iscrowd": int(conf < min_confidence),
                 }
             )
     ids = sorted(set(names) | {int(a["category_id"]) for a in anns})
@@ -162,6 +168,7 @@ def fidelity(
     sizes: Sequence[tuple[int, int]],
     names: Mapping[int, str],
     reference_confidence: float = 0.25,
+    ignore_confidence: float | None = 0.1,
 ) -> FidelityResult:
     """Score ``candidate`` detections against ``reference`` detections of the same frames.
 
@@ -171,12 +178,15 @@ def fidelity(
         sizes: (height, width) of each frame.
         names: class id -> name (shared by both models).
         reference_confidence: reference boxes at or above it are the ground truth.
+        ignore_confidence: reference boxes from this confidence up to ``reference_confidence`` are
+            "don't care" regions (None: none); without them a candidate that scores a borderline box
+            0.26 where the reference said 0.24 counts as a false positive.
     """
     if len(candidate) != len(reference) or len(reference) != len(sizes):
         raise ValueError(
             f"expected one Detections per frame: {len(candidate)} vs {len(reference)} vs {len(sizes)}"
         )
-    gt = pseudo_ground_truth(reference, sizes, names, reference_confidence)
+    gt = pseudo_ground_truth(reference, sizes, names, reference_confidence, ignore_confidence)
     dets: list[dict[str, Any]] = []
     for i, det in enumerate(candidate):
         dets.extend(detections_to_coco(i + 1, det))

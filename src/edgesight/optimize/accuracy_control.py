@@ -127,7 +127,14 @@ def rank_sensitivity(
     fm = onnx.load(str(float_model))
     qparams = _activation_qparams(onnx.load(str(qdq_model)))
     graph_inputs = {i.name for i in fm.graph.input}
-    names = list(qparams)
+    produced = {o for n in fm.graph.node for o in n.output}
+    # tensors the quantizer renamed (e.g. a graph output "x" -> "x_QuantizeLinear_Input") map back
+    names = [t for t in qparams if t in produced or t in graph_inputs]
+    for t in qparams:
+        base = t.removesuffix("_QuantizeLinear_Input")
+        if t not in produced and base != t and base in produced:
+            qparams[base] = qparams[t]
+            names.append(base)
     existing = {o.name for o in fm.graph.output}
     for t in names:
         if t not in existing and t not in graph_inputs:

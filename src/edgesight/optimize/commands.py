@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 from rich.console import Console
@@ -46,6 +46,11 @@ def register(app: typer.Typer) -> None:
         ),
         keep_head: bool = typer.Option(
             True, "--keep-head/--quantize-head", help="Keep the detection decode tail in float."
+        ),
+        reduce_range: bool | None = typer.Option(
+            None,
+            "--reduce-range/--full-range",
+            help="7-bit weights (default: on for x86 CPUs without VNNI, where 8-bit weights saturate).",
         ),
         max_drop: float | None = typer.Option(
             None, "--max-drop", min=0.0, max=1.0, help="Accuracy control: max fidelity (mAP50 vs float) drop."
@@ -102,6 +107,7 @@ def register(app: typer.Typer) -> None:
             method,
             per_channel,
             keep_head,
+            reduce_range,
             max_drop,
             val,
             val_range,
@@ -128,6 +134,7 @@ def _int8(
     method: str,
     per_channel: bool,
     keep_head: bool,
+    reduce_range: bool | None,
     max_drop: float | None,
     val: Path | None,
     val_range: str,
@@ -140,7 +147,13 @@ def _int8(
     from edgesight.evaluation.frames import parse_range, sample_frames
     from edgesight.evaluation.held_out import calibration_record
     from edgesight.optimize.model_file import load_onnx
-    from edgesight.optimize.quantize import QuantizeSettings, calibration_tensors, quantize_int8
+    from edgesight.optimize.quantize import (
+        CalibrationMethodName,
+        QuantizeSettings,
+        calibration_tensors,
+        cpu_needs_reduce_range,
+        quantize_int8,
+    )
 
     if calib is None:
         raise ConfigError("--int8 needs calibration frames: --calib VIDEO_OR_IMAGE_FOLDER")
@@ -149,7 +162,13 @@ def _int8(
     load_onnx(model)  # fail early on a bad model, before decoding frames
     crange = parse_range(calib_range, "--calib-range")
     dst = output or _default_output(model, "int8")
-    settings = QuantizeSettings(method=method, per_channel=per_channel, keep_head_float=keep_head)  # type: ignore[arg-type]
+    rr = cpu_needs_reduce_range() if reduce_range is None else reduce_range
+    settings = QuantizeSettings(
+        method=cast(CalibrationMethodName, method),
+        per_channel=per_channel,
+        reduce_range=rr,
+        keep_head_float=keep_head,
+    )
     with err.status("reading calibration frames...") as status:
         frames = sample_frames(calib, calib_count, crange)
         info = calibration_record(calib, frames.indices, crange)
@@ -188,7 +207,8 @@ def _int8(
     out.print(
         f"[green]int8 model[/] {dst}: {report.size_before / 1e6:.1f} MB -> {report.size_after / 1e6:.1f} MB, "
         f"{len(frames)} calibration frames ({calib.name} range {calib_range}), method {method}, "
-        f"{'per-channel' if per_channel else 'per-tensor'} weights, {report.seconds:.0f} s",
+        f"{'per-channel' if per_channel else 'per-tensor'} {'7-bit (reduce-range)' if rr else '8-bit'} weights, "
+        f"{report.seconds:.0f} s",
         highlight=False,
     )
     table = Table(title="kept in float")

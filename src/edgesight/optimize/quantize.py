@@ -30,6 +30,7 @@ __all__ = [
     "QuantizeSettings",
     "calibration_tensors",
     "convert_fp16",
+    "cpu_needs_reduce_range",
     "quantize_int8",
 ]
 
@@ -43,12 +44,15 @@ class QuantizeSettings:
     Attributes:
         method: calibration method: minmax (fast, default), entropy (KL), percentile.
         per_channel: per-output-channel weight scales (more accurate, same speed).
+        reduce_range: 7-bit weights, to avoid int16 saturation on x86 CPUs without VNNI (see
+            :func:`cpu_needs_reduce_range`; the CLI's default follows this machine).
         keep_head_float: keep the detection decode tail in float (strongly recommended).
         percentile: for method 'percentile', the percentile of |activation| kept (e.g. 99.999).
     """
 
     method: CalibrationMethodName = "minmax"
     per_channel: bool = True
+    reduce_range: bool = False
     keep_head_float: bool = True
     percentile: float = 99.999
 
@@ -83,6 +87,7 @@ class QuantizeReport:
             "output": str(self.output),
             "method": self.settings.method,
             "per_channel": self.settings.per_channel,
+            "reduce_range": self.settings.reduce_range,
             "keep_head_float": self.settings.keep_head_float,
             "calibration_frames": self.calibration_frames,
             "calibration": self.calibration,
@@ -137,6 +142,24 @@ class _Reader:
     def set_range(self, start_index: int, end_index: int) -> None:  # used by strided calibration
         self._tensors = self._tensors[start_index:end_index]
         self._i = 0
+
+
+def cpu_needs_reduce_range() -> bool:
+    """True on x86 CPUs without VNNI (AVX2-only): ONNX Runtime's u8s8 kernels there multiply with
+    ``vpmaddubsw``, which adds pairs of u8*s8 products into int16 with saturation; 8-bit weights can
+    overflow it, 7-bit weights (``reduce_range``) cannot."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return False
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
+    )
+    return "avx2" in flags and not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags)
 
 
 def _method(name: str) -> Any:
@@ -230,6 +253,7 @@ def quantize_int8(
                 _Reader(input_name, calibration) if calibration else None,
                 quant_format=QuantFormat.QDQ,
                 per_channel=settings.per_channel,
+                reduce_range=settings.reduce_range,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=[f.name for f in float_nodes],
@@ -246,6 +270,7 @@ def quantize_int8(
         "format": "QDQ U8S8",
         "method": settings.method,
         "per_channel": settings.per_channel,
+        "reduce_range": settings.reduce_range,
         "keep_head_float": settings.keep_head_float,
         "float_nodes": [f.name for f in float_nodes],
         **dict(calibration_info or {}),
