@@ -92,6 +92,7 @@ class Runner:
         self.sinks: list[EventSink] = sinks if sinks is not None else build_sinks(cfg, self.detector.names)
         self.store: EventStore | None = None
         self.uplink: Any | None = None
+        self.exporter: PrometheusExporter | None = None  # set while running with outputs.metrics_port
         self._next_telemetry = 0.0
         self._ctxs: list[_SourceCtx] = []
         self._events: list[Event] = []
@@ -279,7 +280,7 @@ class Runner:
             raise
         exporter = None
         if self.cfg.outputs.metrics_port is not None:
-            exporter = PrometheusExporter(self.cfg.outputs.metrics_port)
+            exporter = self.exporter = PrometheusExporter(self.cfg.outputs.metrics_port)
             self.metrics.add_listener(exporter)
         max_batch = max(1, int(getattr(self.detector, "max_batch", 1)))
         inbox: queue.Queue[Any] = queue.Queue(maxsize=max(4, 2 * max_batch * len(self._ctxs)))

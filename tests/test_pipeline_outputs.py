@@ -1,4 +1,4 @@
-"""The runner with an uplink whose broker is down: every event is stored AND waits in the outbox.
+"""Pipeline outputs without shared assets: the uplink outbox with a dead broker, Prometheus metrics.
 
 No shared assets needed: a generated clip and a tiny fixed-output YOLO-layout model.
 """
@@ -54,3 +54,36 @@ def test_dead_broker_events_wait_in_outbox(tmp_path: Path) -> None:
     assert st.depth["event"] + st.depth.get("alert", 0) == messages
     assert st.depth["telemetry"] >= 1  # the run's final telemetry
     ob.close()
+
+
+def test_prometheus_metrics_while_running(tmp_path: Path) -> None:
+    import urllib.request
+
+    video = tmp_path / "clip.avi"
+    wr = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (320, 320))
+    for _ in range(20):
+        wr.write(np.full((320, 320, 3), 90, np.uint8))
+    wr.release()
+    model = make_onnx(tmp_path / "m.onnx", [_v8()], {"names": "{0: 'person', 1: 'car', 2: 'dog'}"})
+    cfg = parse_config(
+        {
+            "sources": [{"type": "file", "name": "cam", "path": str(video)}],
+            "model": {"path": str(model)},
+            "store": {"path": str(tmp_path / "store")},
+            "outputs": {"metrics_port": 0},  # ephemeral
+        }
+    )
+    scraped: list[str] = []
+
+    def on_frame(frame, dets, events) -> None:
+        if frame.index == 10:
+            assert runner.exporter is not None
+            url = f"http://127.0.0.1:{runner.exporter.port}/metrics"
+            scraped.append(urllib.request.urlopen(url, timeout=10).read().decode())
+
+    runner = Runner(cfg, on_frame=on_frame)
+    runner.run()
+    assert scraped, "the metrics endpoint was not reachable during the run"
+    text = scraped[0]
+    assert 'edgesight_frames_total{source="cam"}' in text
+    assert "edgesight_stage_seconds_bucket" in text and 'stage="infer"' in text
