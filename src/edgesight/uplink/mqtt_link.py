@@ -183,6 +183,10 @@ class MqttLink:
                     log.warning("uplink: outbox database error (%s); retrying", exc)
                     self.last_error = f"outbox database error: {exc}"
                     ok = False
+                except Exception as exc:  # a bug must not end sending for good: log it, back off, retry
+                    log.exception("uplink: unexpected error in the link (%s); retrying", exc)
+                    self.last_error = f"uplink error: {exc}"
+                    ok = False
                 if self._stop.is_set():
                     break
                 delay = (

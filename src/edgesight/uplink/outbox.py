@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox(held, priority, seq);
 CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox(expires_at);
+CREATE INDEX IF NOT EXISTS outbox_drop ON outbox(priority DESC, seq ASC);
 CREATE TABLE IF NOT EXISTS outbox_totals (
     priority INTEGER PRIMARY KEY,
     messages INTEGER NOT NULL,
@@ -83,6 +84,7 @@ _OBJECTS = {
     "outbox_totals_del",
     "outbox_order",
     "outbox_expiry",
+    "outbox_drop",
 }
 
 _CLASS_OF_PRIORITY = {v: k for k, v in PRIORITY.items()}
