@@ -192,6 +192,7 @@ def test_sigkill_during_writes_past_quota_never_corrupts(tmp_path: Path) -> None
         time.sleep(0.05 + 0.1 * round_)  # past the 200 kB quota: drops happen in every batch now
         p.send_signal(signal.SIGKILL)
         p.wait(10)
+        p.stdout.close()
         with Outbox(db, OutboxConfig(max_bytes=200_000)) as ob:
             assert ob.integrity_check() == "ok"
             s = ob.stats()

@@ -65,12 +65,15 @@ def test_status_without_a_store_is_one_clear_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "no outbox database at" in r.stderr and "Traceback" not in r.stderr
     other = tmp_path / "events.db"
-    sqlite3.connect(other).execute("CREATE TABLE events (id TEXT)").connection.commit()
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE events (id TEXT)")
+    conn.commit()
+    conn.close()
     r = cli("outbox", "status", "--db", str(other))
     assert r.returncode == 2 and "has no outbox (was the pipeline run with an uplink: section?)" in r.stderr
-    tables = {
-        t for (t,) in sqlite3.connect(other).execute("SELECT name FROM sqlite_master WHERE type='table'")
-    }
+    conn = sqlite3.connect(other)
+    tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
     assert tables == {"events"}  # looking did not change the file
 
 
@@ -117,7 +120,7 @@ def test_embedded_broker_command(tmp_path: Path) -> None:
     port = free_port()
     code = "import sys; from edgesight.cli import main; main(sys.argv[1:])"
     p = subprocess.Popen(
-        [sys.executable, "-c", code, "broker", "--port", str(port)], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, "broker", "--port", str(port)], stderr=subprocess.DEVNULL
     )
     try:
         got: list[bytes] = []
