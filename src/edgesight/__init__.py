@@ -1,2 +1,3 @@
 """edgesight: computer vision at the edge."""
+
 __version__ = "0.1.0"

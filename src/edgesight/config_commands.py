@@ -12,7 +12,9 @@ from edgesight.config import PipelineConfig, load_config
 
 
 def register(app: typer.Typer) -> None:
-    config_app = typer.Typer(help="Validate pipeline files and print their JSON schema.", no_args_is_help=True)
+    config_app = typer.Typer(
+        help="Validate pipeline files and print their JSON schema.", no_args_is_help=True
+    )
 
     @config_app.command("check")
     def check(file: Path = typer.Argument(..., help="Pipeline YAML file.")) -> None:

@@ -111,7 +111,9 @@ class Detections:
             xyxy=np.concatenate([p.xyxy for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
-            tracker_id=np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None]) if has_tid else None,
+            tracker_id=np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None])
+            if has_tid
+            else None,
             names=names,
             data={k: np.concatenate([p.data[k] for p in parts]) for k in keys},
         )
@@ -134,7 +136,9 @@ class Detections:
         )
 
     def with_tracker_id(self, tracker_id: npt.ArrayLike) -> Detections:
-        return Detections(self.xyxy, self.confidence, self.class_id, np.asarray(tracker_id), self.names, self.data)
+        return Detections(
+            self.xyxy, self.confidence, self.class_id, np.asarray(tracker_id), self.names, self.data
+        )
 
     def with_data(self, **columns: np.ndarray) -> Detections:
         return Detections(
@@ -176,24 +180,40 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: int = Field(1, title="Schema version", description="Version of this message layout.")
-    id: str = Field(default_factory=new_event_id, title="Event id", description="ULID, shared by all states of one event.")
+    id: str = Field(
+        default_factory=new_event_id, title="Event id", description="ULID, shared by all states of one event."
+    )
     seq: int = Field(0, title="Sequence", description="0 for start, incremented on every update/end message.")
     device_id: str = Field("local", title="Device id", description="Device that produced the event.")
     source_id: str = Field(title="Source id", description="Camera/source name.")
-    kind: str = Field(title="Kind", description="e.g. zone_enter, zone_exit, dwell, line_cross, ppe, near_miss, defect.")
+    kind: str = Field(
+        title="Kind", description="e.g. zone_enter, zone_exit, dwell, line_cross, ppe, near_miss, defect."
+    )
     state: EventState = Field("start", title="State", description="Lifecycle state: start, update or end.")
     rule: str = Field(title="Rule", description="Name of the rule that produced it.")
     zone: str | None = Field(None, title="Zone/line", description="Zone or line name, if any.")
     start_pts: float = Field(title="Start (stream s)", description="Stream time of the start, seconds.")
-    end_pts: float | None = Field(None, title="End (stream s)", description="Stream time of the end, seconds.")
-    started_at: float = Field(default_factory=time.time, title="Started at", description="UNIX time of the start.")
-    updated_at: float = Field(default_factory=time.time, title="Updated at", description="UNIX time of this message.")
+    end_pts: float | None = Field(
+        None, title="End (stream s)", description="Stream time of the end, seconds."
+    )
+    started_at: float = Field(
+        default_factory=time.time, title="Started at", description="UNIX time of the start."
+    )
+    updated_at: float = Field(
+        default_factory=time.time, title="Updated at", description="UNIX time of this message."
+    )
     track_id: int | None = Field(None, title="Track id", description="Tracker id of the main object.")
     class_name: str | None = Field(None, title="Class", description="Class of the main object.")
-    confidence: float | None = Field(None, title="Confidence", description="Best detector confidence seen, 0..1.")
+    confidence: float | None = Field(
+        None, title="Confidence", description="Best detector confidence seen, 0..1."
+    )
     box: list[float] | None = Field(None, title="Box", description="xyxy in frame pixels at the best moment.")
-    snapshot: str | None = Field(None, title="Snapshot", description="Snapshot path relative to the store root.")
-    attributes: dict[str, Any] = Field(default_factory=dict, title="Attributes", description="Rule-specific values.")
+    snapshot: str | None = Field(
+        None, title="Snapshot", description="Snapshot path relative to the store root."
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, title="Attributes", description="Rule-specific values."
+    )
 
     @property
     def message_id(self) -> str:
