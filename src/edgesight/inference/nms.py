@@ -5,21 +5,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from edgesight.boxes import box_iou
+
 __all__ = ["box_iou", "nms"]
-
-
-def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M) float32 (0 where the union is empty)."""
-    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0).astype(np.float32)
 
 
 def nms(

@@ -33,6 +33,7 @@ import lap
 import numpy as np
 import numpy.typing as npt
 
+from edgesight.boxes import box_iou
 from edgesight.config import TrackerConfig
 from edgesight.tracking.kalman import KalmanXYAH
 from edgesight.types import Detections
@@ -44,22 +45,6 @@ TrackState = Literal["tracked", "lost", "removed"]
 _LOW_MATCH_IOU = 0.5  # stage 3: low-confidence detections need a clear overlap (reference: 0.5)
 _UNCONFIRMED_MATCH = 0.3  # stage 4: IoU * confidence for a newborn track's second hit (reference: 0.3)
 _DUPLICATE_IOU = 0.85  # a tracked and a lost track overlapping this much are one object
-
-
-def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes -> (N, M) in [0, 1]."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def _assign(cost: npt.NDArray[np.float64], max_cost: float) -> list[tuple[int, int]]:
