@@ -146,3 +146,21 @@ def test_embedded_broker_command(tmp_path: Path) -> None:
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(15)
+
+
+def test_drain_with_a_pipeline_config(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    filled(db).close()
+    base = "sources: [{type: file, name: cam, path: a.mp4}]\nmodel: {path: m.onnx}\ndevice_id: gate-3\n"
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(base)
+    r = cli("outbox", "drain", "--db", str(db), "--config", str(plain))
+    assert r.returncode == 2 and "has no uplink: section" in r.stderr
+    with LocalBroker(workdir=tmp_path / "b") as broker:
+        site = tmp_path / "site.yaml"
+        site.write_text(base + f"uplink: {{url: '{broker.url}'}}\n")
+        r = cli("outbox", "drain", "--db", str(db), "--config", str(site), "--timeout", "30")
+        assert r.returncode == 0, r.stderr
+    with Outbox(db) as ob:
+        s = ob.stats()
+    assert s.total_depth == 0 and s.counters["sent:alert"] == 1
