@@ -238,3 +238,31 @@ def test_yolov8n_decode_tail(assets: Path) -> None:
     assert any(n.startswith("/model.22/dfl/conv/") for n in tail)
     assert not any("cv2.0" in n or "cv3.0" in n for n in tail)  # learned head convs stay quantizable
     assert len(tail) == 24
+
+
+def test_accuracy_control_returns_a_quantized_decode_tail_to_float(tmp_path: Path) -> None:
+    """With the harmful setting (tail quantized), the score rows collapse; control must find the concat."""
+    src = yolo_like_tail(tmp_path / "t.onnx")
+    val = _inputs(3, 11)
+    refs = [_run(src, x)[:, 4:] for x in val]
+
+    def score(path: Path) -> float:  # 1 - mean abs error of the 0..1 scores
+        return 1.0 - float(
+            np.mean([np.abs(_run(path, x)[:, 4:] - r).mean() for x, r in zip(val, refs, strict=True)])
+        )
+
+    res = accuracy_controlled_int8(
+        src,
+        tmp_path / "ac.onnx",
+        "images",
+        _inputs(8, 0),
+        val,
+        score,
+        1.0,
+        0.02,
+        QuantizeSettings(keep_head_float=False),
+    )
+    assert res.initial_score < 0.9
+    assert res.met
+    assert "head/Concat" in {n.name for n in res.kept_float}
+    assert res.ranking[0].tensor == "output0"  # the concat of pixels and scores is the worst tensor

@@ -33,7 +33,7 @@ def _plot(rows: list, path: Path) -> None:
             va="bottom",
             fontsize=8,
         )
-    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_xticks(range(len(rows)), labels, fontsize=7, rotation=20, ha="right")
     ax.set_ylabel("inference p50 (ms)")
     ax.set_title("edgesight bench: latency (bars) and fidelity vs reference (labels)")
     fig.tight_layout()
@@ -137,8 +137,10 @@ def register(app: typer.Typer) -> None:
             )
         out = Console() if sys.stdout.isatty() else Console(width=170)  # files/pipes: do not wrap rows
         out.print(table)
+        noted: set[str] = set()
         for r in rows:
-            if r.info.note:
+            if r.info.note and r.info.path.name not in noted:
+                noted.add(r.info.path.name)
                 out.print(f"[dim]note[/] {r.info.path.name}: {r.info.note}", highlight=False)
         out.print(
             "[dim]ms = inference only (backend.run); fps = end to end (preprocess + inference + decode/NMS); "

@@ -130,7 +130,7 @@ def rank_sensitivity(
     produced = {o for n in fm.graph.node for o in n.output}
     # tensors the quantizer renamed (e.g. a graph output "x" -> "x_QuantizeLinear_Input") map back
     names = [t for t in qparams if t in produced or t in graph_inputs]
-    for t in qparams:
+    for t in list(qparams):
         base = t.removesuffix("_QuantizeLinear_Input")
         if t not in produced and base != t and base in produced:
             qparams[base] = qparams[t]

@@ -211,25 +211,35 @@ def _int8(
         f"{report.seconds:.0f} s",
         highlight=False,
     )
-    table = Table(title="kept in float")
-    for c in ("node", "op", "why"):
-        table.add_column(c)
-    for f in report.float_nodes:
-        table.add_row(f.name, f.op_type, f.reason)
-    out.print(table)
+    tail = [f for f in report.float_nodes if f.reason.startswith("decode tail")]
+    if tail:
+        table = Table(title=f"decode tail kept in float ({len(tail)} nodes, found by graph structure)")
+        for c in ("node", "op", "why"):
+            table.add_column(c)
+        for f in tail:
+            table.add_row(f.name, f.op_type, f.reason.removeprefix("decode tail: "))
+        out.print(table)
     if control is not None:
         verdict = "[green]within[/]" if control.met else "[red]NOT within[/]"
         out.print(
-            f"fidelity (mAP50 vs float on {val_count} held-apart frames): int8 {control.initial_score:.4f} -> "
-            f"{control.final_score:.4f}; drop {control.reference_score - control.final_score:.4f} {verdict} "
-            f"--max-drop {control.max_drop}",
+            f"accuracy control: fidelity (mAP50 vs float on {val_count} held-apart frames) int8 "
+            f"{control.initial_score:.4f} -> {control.final_score:.4f}; drop "
+            f"{control.reference_score - control.final_score:.4f} {verdict} --max-drop {control.max_drop}",
             highlight=False,
         )
         for s in control.steps:
-            out.print(
-                f"  step: float {', '.join(s.tensors)} -> {s.score:.4f}{'' if s.kept else ' (no gain, reverted)'}",
-                highlight=False,
+            names = ", ".join(s.tensors[:3]) + (
+                f" (+{len(s.tensors) - 3} more)" if len(s.tensors) > 3 else ""
             )
+            out.print(
+                f"  step: {names} -> {s.score:.4f}{' [float]' if s.kept else ' [int8]'}", highlight=False
+            )
+        kept = Table(title=f"returned to float by accuracy control ({len(control.kept_float)} nodes)")
+        for c in ("node", "op", "why"):
+            kept.add_column(c)
+        for f in control.kept_float:
+            kept.add_row(f.name, f.op_type, f.reason)
+        out.print(kept)
     out.print(
         "next: edgesight bench "
         + f"{model} {dst} --frames {calib} (evaluation frames exclude calibration frames)",
