@@ -26,7 +26,7 @@ HELDOUT_SEEDS: tuple[int, ...] = (91, 92)
 
 
 def heldout_samples(
-    seeds: Sequence[int] = HELDOUT_SEEDS, duration: float = 120.0, step: int = 5
+    seeds: Sequence[int] = HELDOUT_SEEDS, duration: float = 120.0, step: int = 10
 ) -> list[tuple[Scene, int]]:
     """(scene, frame index) pairs: every ``step``-th frame that holds at least one object."""
     out: list[tuple[Scene, int]] = []
@@ -104,7 +104,7 @@ def evaluate_model(
     model: Path,
     seeds: Sequence[int] = HELDOUT_SEEDS,
     duration: float = 120.0,
-    step: int = 5,
+    step: int = 10,
     confidence: float = 0.001,
 ) -> dict[str, Any]:
     """Run ``model`` (any detector edgesight can load) on held-out frames and return :func:`coco_map`'s dict."""

@@ -22,6 +22,7 @@ from edgesight.demo import asset_path
 from edgesight.demo.scene import DEFAULT_DURATION, GroundTruth, ensure_scene, load_ground_truth
 from edgesight.demo.score import DEMO_KINDS, KindScore, score_events
 from edgesight.errors import ConfigError
+from edgesight.types import Event
 
 __all__ = ["DemoResult", "demo_config", "run_demo"]
 
@@ -64,6 +65,7 @@ class DemoResult:
         video: the scene video that was analysed. ground_truth: its ground-truth JSON path.
         annotated: the annotated output video (None when disabled). store: the event store folder.
         config: the pipeline config that ran.
+        events: every event message the run emitted (start/update/end), in order.
     """
 
     scores: dict[str, KindScore]
@@ -73,6 +75,7 @@ class DemoResult:
     annotated: Path | None
     store: Path
     config: PipelineConfig
+    events: list[Event] = field(default_factory=list, repr=False)
     gt: GroundTruth | None = field(default=None, repr=False)
 
     def worst(self) -> float:
@@ -116,5 +119,6 @@ def run_demo(
         annotated=cfg.outputs.video,
         store=cfg.store.path,
         config=cfg,
+        events=result.events,
         gt=gt,
     )
