@@ -16,6 +16,7 @@ model's detections on held-apart frames (see :mod:`edgesight.evaluation.fidelity
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,7 @@ def accuracy_controlled_int8(
     """
     say = progress or (lambda _m: None)
     settings = settings or QuantizeSettings()
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgesight-ac-") as tmp:
         cache = Path(tmp) / "ranges.json"
         pre = Path(tmp) / "pre.onnx"
@@ -266,6 +268,7 @@ def accuracy_controlled_int8(
         Path(output).write_bytes(best_path.read_bytes())
         best_report.output = Path(output)
         best_report.size_after = Path(output).stat().st_size
+        best_report.seconds = time.perf_counter() - t0
     added = [f for f in best_report.float_nodes if f.name in kept]
     return ControlResult(
         reference_score=reference_score,

@@ -90,9 +90,9 @@ def prune_model(source: Path, output: Path, sparsity: float, mode: str = "unstru
             continue
         if mode == "unstructured":
             k = int(sparsity * w.size)
-            if k:
-                thr = np.partition(np.abs(w).reshape(-1), k - 1)[k - 1]
-                w[np.abs(w) <= thr] = 0
+            if k:  # exactly k smallest |w| (ties broken by position: dequantized weights repeat values)
+                flat = w.reshape(-1)
+                flat[np.argpartition(np.abs(flat), k - 1)[:k]] = 0
         else:
             norms = np.abs(w.reshape(w.shape[0], -1)).sum(axis=1)
             k = int(sparsity * w.shape[0])
