@@ -17,9 +17,11 @@ from edgesight.optimize.quantize import (
     quantize_int8,
 )
 
-# Reference figures (docs/benchmarks.md, 64 calibration frames, 64 evaluation frames): default int8
-# mAP50 ~0.93 vs fp32; decode tail quantized ~0.0. The bounds below leave room for 16/12 frames here.
-MIN_FIDELITY_DEFAULT = 0.80
+# Reference figures (docs/benchmarks.md, 64 calibration + 64 evaluation frames): default int8 person
+# AP50 0.99 and F1 0.92 vs fp32, mAP50 0.94; decode tail quantized: mAP50 0.0. The bounds leave room
+# for 16 calibration / 12 evaluation frames here.
+MIN_PERSON_AP50 = 0.9
+MIN_F1 = 0.85
 MAX_FIDELITY_HEAD_QUANTIZED = 0.30
 
 
@@ -66,6 +68,9 @@ def test_yolov8n_int8_keeps_fidelity_and_the_tail_matters(assets: Path, tmp_path
     sizes = [im.shape[:2] for im in evalf.images]
     f_good = fidelity(predict(open_detector(good.output), evalf.images), ref, sizes, ref_det.names)
     f_bad = fidelity(predict(open_detector(bad.output), evalf.images), ref, sizes, ref_det.names)
-    assert f_good.map50 >= MIN_FIDELITY_DEFAULT, f_good.as_dict()
-    assert f_good.agreement.f1 >= 0.85
+    # 12 frames: the class-averaged mAP swings with one-box classes, so check the steady figures:
+    # person AP50 (most boxes) and box-level F1 at the operating threshold.
+    person = next(c for c in f_good.coco.per_class if c.name == "person")
+    assert person.instances >= 50 and person.ap50 >= MIN_PERSON_AP50, f_good.as_dict()
+    assert f_good.agreement.f1 >= MIN_F1, f_good.as_dict()
     assert f_bad.map50 <= MAX_FIDELITY_HEAD_QUANTIZED, f_bad.as_dict()
