@@ -178,3 +178,28 @@ def test_eval_cli_needs_reference_and_frames_together(
 ) -> None:
     assert cli(["eval", str(assets / "models" / "yolov8n_coco_fp32_640.onnx"), "--reference", "x.onnx"]) == 2
     assert "needs both --reference" in capsys.readouterr().err
+
+
+def test_sample_frames_from_an_image_folder(tmp_path: Path) -> None:
+    from edgesight.evaluation.frames import parse_range, sample_frames
+
+    for i in range(10):
+        cv2.imwrite(str(tmp_path / f"{i:02d}.png"), np.full((8, 12, 3), i, np.uint8))
+    (tmp_path / "readme.txt").write_text("not an image")  # ignored beside images
+    s = sample_frames(tmp_path, 3, parse_range("0:0.5"))
+    assert s.indices == [0, 2, 4] and s.names == ["00.png", "02.png", "04.png"]
+    assert int(s.images[1][0, 0, 0]) == 2 and s.total == 10
+    rest = sample_frames(tmp_path, 0, (0.0, 1.0), exclude=set(s.indices))
+    assert not set(rest.indices) & set(s.indices) and len(rest) == 7
+    with pytest.raises(ConfigError):
+        parse_range("0.5:0.2")
+
+
+def test_video_halves_are_disjoint(assets: Path) -> None:
+    from edgesight.evaluation.frames import sample_frames
+
+    video = assets / "videos" / "pedestrians_480x360.avi"
+    a = sample_frames(video, 8, (0.0, 0.5))
+    b = sample_frames(video, 8, (0.5, 1.0))
+    assert a.total == 795 and max(a.indices) < min(b.indices)
+    assert a.images[0].shape == (360, 480, 3) and a.images[0].dtype == np.uint8

@@ -266,3 +266,10 @@ def test_accuracy_control_returns_a_quantized_decode_tail_to_float(tmp_path: Pat
     assert res.met
     assert "head/Concat" in {n.name for n in res.kept_float}
     assert res.ranking[0].tensor == "output0"  # the concat of pixels and scores is the worst tensor
+
+
+def test_refuses_an_already_quantized_model(tmp_path: Path) -> None:
+    src = small_convnet(tmp_path / "f.onnx")
+    quantize_int8(src, tmp_path / "q.onnx", "images", _inputs(2, 0))
+    with pytest.raises(ModelError, match="already quantized"):
+        quantize_int8(tmp_path / "q.onnx", tmp_path / "qq.onnx", "images", _inputs(2, 0))

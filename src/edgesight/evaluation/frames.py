@@ -83,7 +83,11 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def _pick(lo: int, hi: int, count: int, exclude: set[int]) -> list[int]:
-    """Up to ``count`` indices spread evenly over [lo, hi), skipping ``exclude``."""
+    """Up to ``count`` indices spread evenly over [lo, hi), skipping ``exclude``.
+
+    Range ends are ``int(fraction * total)`` on both sides, so ranges that touch (0:0.5 and 0.5:1)
+    never share a frame.
+    """
     pool = [i for i in range(lo, hi) if i not in exclude]
     if count <= 0 or count >= len(pool):
         return pool
@@ -118,7 +122,7 @@ def sample_frames(
         total = len(files)
         lo, hi = (
             int(frame_range[0] * total),
-            max(int(frame_range[0] * total) + 1, round(frame_range[1] * total)),
+            max(int(frame_range[0] * total) + 1, int(frame_range[1] * total)),
         )
         picked = _pick(lo, min(hi, total), count, exclude)
         if not picked:
@@ -155,7 +159,7 @@ def _sample_video(
             cap.release()
             cap = cv2.VideoCapture(str(source))
         lo = int(frame_range[0] * total)
-        hi = min(total, max(lo + 1, round(frame_range[1] * total)))
+        hi = min(total, max(lo + 1, int(frame_range[1] * total)))
         wanted = _pick(lo, hi, count, exclude)
         want = set(wanted)
         got: dict[int, npt.NDArray[np.uint8]] = {}

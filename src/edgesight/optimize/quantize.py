@@ -226,6 +226,18 @@ def quantize_int8(
     source, output = Path(source), Path(output)
     t0 = time.perf_counter()
     model = load_onnx(source)
+    done = {n.op_type for n in model.graph.node} & {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "ConvInteger",
+        "QLinearConv",
+        "MatMulInteger",
+        "DynamicQuantizeLinear",
+    }
+    if done:
+        raise ModelError(
+            f"{source}: already quantized (has {', '.join(sorted(done))}); quantize the float32 original instead"
+        )
     if not calibration and not (calibration_cache and Path(calibration_cache).is_file()):
         raise ConfigError("int8 calibration needs frames: none were given (--calib VIDEO_OR_IMAGE_FOLDER)")
     method = _method(settings.method)
