@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from edgesight.optimize.detection_head import find_decode_tail
 from edgesight.optimize.quantize import FloatNode, QuantizeReport, QuantizeSettings, quantize_int8
 
 __all__ = ["ControlResult", "ControlStep", "Sensitivity", "accuracy_controlled_int8", "rank_sensitivity"]
@@ -172,6 +173,19 @@ def rank_sensitivity(
     return sorted(ranked, key=lambda s: -s.error)
 
 
+def _merge_decode_tail(ranked: list[Sensitivity], tail_nodes: set[str]) -> list[Sensitivity]:
+    """One group for the decode tail (when it was quantized): its tensors only make sense together
+    (boxes in pixels, scores, DFL), ranked at its worst member; other tensors stay single."""
+    members = [s for s in ranked if s.nodes and s.nodes[0] in tail_nodes]
+    if len(members) < 2:
+        return ranked
+    nodes = tuple(dict.fromkeys(n for s in members for n in s.nodes))
+    worst = max(members, key=lambda s: s.error)
+    group = Sensitivity(f"decode tail ({len(members)} tensors, worst {worst.tensor})", worst.error, nodes)
+    rest = [s for s in ranked if s not in members]
+    return sorted([group, *rest], key=lambda s: -s.error)
+
+
 def accuracy_controlled_int8(
     source: Path,
     output: Path,
@@ -223,7 +237,10 @@ def accuracy_controlled_int8(
             say("ranking layers by quantization sensitivity")
             ranking = rank_sensitivity(pre, best_path, input_name, list(validation)[:4])
             head = {f.name for f in report.float_nodes}
-            groups = [s for s in ranking if not set(s.nodes) <= head]
+            groups = _merge_decode_tail(
+                [s for s in ranking if not set(s.nodes) <= head],
+                {t.name for t in find_decode_tail(onnx.load(str(pre)))},
+            )
 
             def attempt(chosen: list[Sensitivity]) -> tuple[float, QuantizeReport, dict[str, str]]:
                 nodes: dict[str, str] = {}
