@@ -67,8 +67,11 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """mAP50, mAP50-95 and per-class AP (COCO protocol, faster-coco-eval) on a labeled dataset, or
-        fidelity against a reference model's detections on unlabeled frames (--reference + --frames).
+        """Accuracy: COCO mAP on a labeled dataset, or fidelity against a reference model.
+
+        --data: mAP50, mAP50-95 and per-class AP (COCO protocol, faster-coco-eval) on a YOLO dataset
+        yaml or a COCO json. --reference + --frames: fidelity against a reference model's detections
+        on unlabeled frames.
 
         Fidelity: the reference's boxes with confidence >= 0.25 are the ground truth; frames MODEL was
         calibrated on (recorded by `edgesight optimize`) are excluded.

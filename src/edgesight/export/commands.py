@@ -27,8 +27,10 @@ def register(app: typer.Typer) -> None:
         count: int = typer.Option(8, "--count", min=1, help="Frames to verify on."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON report."),
     ) -> None:
-        """Convert MODEL and verify the export: same inputs through both, max |diff| of raw outputs and
-        detection agreement (mAP50/F1 of the export against the source's detections).
+        """Convert MODEL (OpenVINO IR, simplified ONNX, TFLite) and verify it against the source.
+
+        Verification runs the same inputs through both: max |diff| of the raw outputs, and detection
+        agreement (mAP50/F1 of the export against the source's detections).
 
         Without --frames, verification uses a few random images (raw outputs only mean something then).
         """
