@@ -49,6 +49,7 @@ def test_bench_side_by_side_json_and_plot(
     assert [r["backend"] for r in rows] == ["onnxruntime", "openvino"]
     assert rows[0]["reference"] and rows[0]["fidelity"]["map50"] == pytest.approx(1.0)
     assert rows[1]["fidelity"]["map50"] > 0.9  # same weights, another runtime
+    assert "person" in {c["name"] for c in rows[0]["fidelity"]["per_class"]}
     assert all(r["iterations"] == 2 and r["infer_ms_p50"] > 0 for r in rows)
     assert plot.stat().st_size > 1000
     assert min(out["frames"]["indices"]) >= 397  # the held-apart half of the video

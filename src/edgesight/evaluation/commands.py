@@ -149,7 +149,6 @@ def _fidelity(
                     "frame_indices": sampled.indices,
                     "excluded_calibration_frames": len(exclude),
                     **res.as_dict(),
-                    "per_class": [c.__dict__ for c in res.coco.per_class],
                 },
                 indent=2,
             )

@@ -76,6 +76,7 @@ class FidelityResult:
             "matched": self.agreement.matched,
             "f1": self.agreement.f1,
             "mean_iou": self.agreement.mean_iou,
+            "per_class": [c.__dict__ for c in self.coco.per_class],
         }
 
 
