@@ -286,6 +286,7 @@ def accuracy_controlled_int8(
         best_report.output = Path(output)
         best_report.size_after = Path(output).stat().st_size
         best_report.seconds = time.perf_counter() - t0
+        best_report.calibration_frames = len(calibration)  # re-quantizations reuse the cached ranges
     added = [f for f in best_report.float_nodes if f.name in kept]
     return ControlResult(
         reference_score=reference_score,
