@@ -124,6 +124,12 @@ class OnnxRuntimeBackendConfig(_Model):
         title="Execution providers",
         description="In priority order, e.g. [CUDAExecutionProvider, CPUExecutionProvider].",
     )
+    spin: bool = Field(
+        False,
+        title="Spin-wait threads",
+        description="Let ONNX Runtime's threads busy-wait between ops: a little faster when inference runs alone, "
+        "slower when the pipeline's other threads share the cores.",
+    )
 
 
 class OpenVinoBackendConfig(_Model):

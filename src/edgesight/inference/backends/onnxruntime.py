@@ -68,6 +68,9 @@ class OnnxRuntimeBackend:
         if cfg.threads:
             opts.intra_op_num_threads = cfg.threads
             opts.inter_op_num_threads = 1
+        # Spinning worker threads win a few % when inference runs alone but fight the pipeline's
+        # decode/letterbox/tracking threads for the same cores (bench/pipeline.py: 0.81 -> 1.00 of raw).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if cfg.spin else "0")
         opts.log_severity_level = 3  # errors only; warnings about unused initializers are noise here
         try:
             self._session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
