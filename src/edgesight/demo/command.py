@@ -122,26 +122,18 @@ def _report(result: Any, seed: int, dur: float, console: Console, as_json: bool)
     console.print(t)
     store = result.store
     console.print("\n[bold]next[/]")
-    console.print(
-        f"  edgesight events list --store {store}            # what was stored (with snapshots)",
-        highlight=False,
-    )
-    console.print(
-        f"  edgesight events show <ID> --store {store}       # one event and its snapshot path",
-        highlight=False,
-    )
+    steps = [
+        ("what was stored, with snapshots", f"edgesight events list --store {store}"),
+        ("one event and its snapshot", f"edgesight events show <ID> --store {store}"),
+    ]
     if result.annotated:
-        console.print(
-            f"  open {result.annotated}                        # the annotated video", highlight=False
-        )
-    console.print(
-        "  edgesight demo --serve 8080                       # watch it live in a browser",
-        highlight=False,
-    )
-    console.print(
-        "  edgesight run --source VIDEO_OR_RTSP --model yolov8n.onnx   # your own model and camera",
-        highlight=False,
-    )
+        steps.append(("the annotated video", str(result.annotated)))
+    steps += [
+        ("watch it live in a browser", "edgesight demo --serve 8080"),
+        ("your own model and camera", "edgesight run --source VIDEO_OR_RTSP_URL --model yolov8n.onnx"),
+    ]
+    for what, cmd in steps:
+        console.print(f"  [dim]# {what}[/]\n  {cmd}", highlight=False, soft_wrap=True)
 
 
 class _DemoView:
