@@ -6,6 +6,7 @@ docs/config.md document themselves. Unknown keys are refused (extra="forbid").
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -867,7 +868,7 @@ def load_config(path: str | Path) -> PipelineConfig:
 
 def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
     def fix(x: Path | None) -> Path | None:
-        return x if x is None or x.is_absolute() else (base / x)
+        return x if x is None or x.is_absolute() else Path(os.path.normpath(base / x))
 
     sources = [
         s.model_copy(update={"path": fix(s.path)})
