@@ -187,6 +187,44 @@ def test_thresholds_class_filter_and_max_detections(tmp_path) -> None:
         run(class_confidence={"truck": 0.5})
 
 
+@pytest.mark.parametrize("layout", ["v8", "v8-rows", "v5"])
+def test_multi_label_keeps_every_class_of_a_shared_box(tmp_path, layout) -> None:
+    """One box scoring person 0.9 / car 0.6 / dog 0.2 (a part that is also a defect, in the demo)."""
+    shared = ((160, 160, 60, 60), 1.0, (0.90, 0.60, 0.20))
+    lone = ((60, 60, 20, 20), 0.5, (0.00, 0.00, 0.80))  # v5: dog 0.5 x 0.8 = 0.4
+    n, nc = 8, 3
+    if layout == "v5":
+        arr = np.zeros((1, n, 5 + nc), np.float32)
+        for i, (box, obj, cls) in enumerate([shared, lone]):
+            arr[0, i] = (*box, obj, *cls)
+    else:
+        rows = np.zeros((n, 4 + nc), np.float32)
+        for i, (box, _obj, cls) in enumerate([shared, lone]):
+            rows[i] = (*box, *cls)
+        arr = rows.T[None] if layout == "v8" else rows[None]
+    path = make_onnx(tmp_path / "m.onnx", [arr], META)
+    lone_conf = 0.4 if layout == "v5" else 0.8
+
+    def run(**kw):
+        det = load_detector(ModelConfig.model_validate({"path": path, **kw}))
+        [d] = det.detect([_frame(SIZE, SIZE)])
+        return d.class_names, d.confidence.round(4).tolist(), d.xyxy
+
+    names, conf, _ = run()  # best class per box only: the car is lost under the person
+    assert names == ["person", "dog"] and conf == pytest.approx([0.9, lone_conf])
+    names, conf, xyxy = run(multi_label=True)
+    got = {n: c for c, n in zip(conf, names, strict=True)}
+    assert got == pytest.approx({"person": 0.9, "dog": lone_conf, "car": 0.6}) and len(names) == 3
+    assert conf == sorted(conf, reverse=True)
+    car = names.index("car")
+    np.testing.assert_allclose(xyxy[car], xyxy[names.index("person")])  # same box, both kept
+    names, _, _ = run(multi_label=True, class_confidence={"dog": 0.15})  # per-class thresholds apply
+    assert sorted(names) == ["car", "dog", "dog", "person"]
+    assert run(multi_label=True, classes=["car"])[0] == ["car"]
+    assert run(classes=["car"])[0] == []  # without it the box's best class (person) is filtered out
+    assert run(multi_label=True, confidence=0.95)[0] == []
+
+
 @pytest.mark.parametrize("backend", RUNTIMES, ids=BACKEND_IDS)
 def test_dynamic_batch_matches_single_images(tmp_path, backend) -> None:
     path = make_onnx(tmp_path / "m.onnx", [_v8()], META, batch="batch")

@@ -179,6 +179,14 @@ class ModelConfig(_Model):
         description="Class name -> min confidence override.",
     )
     max_detections: int = Field(300, ge=1, title="Max detections", description="Per frame, after NMS.")
+    multi_label: bool = Field(
+        False,
+        title="Multi-label boxes",
+        description=(
+            "YOLO outputs: keep every class whose score passes its threshold for a box, not only the "
+            "box's best class. Turn on when classes share boxes (a `defect` covering its whole `part`)."
+        ),
+    )
     max_batch: int = Field(
         8,
         ge=1,

@@ -261,6 +261,7 @@ def load_detector(cfg: ModelConfig) -> ModelDetector:
             iou=cfg.iou,
             max_detections=cfg.max_detections,
             normalized=backend.kind == "litert",
+            multi_label=cfg.multi_label,
         )
         size = layout.num_classes or (classes.size or 0)
     names_known = bool(classes.names)

@@ -123,6 +123,7 @@ class YoloDecoder:
         max_detections: int = 300,
         normalized: bool = False,
         max_candidates: int = 30000,
+        multi_label: bool = False,
     ) -> None:
         """
         Args:
@@ -132,12 +133,16 @@ class YoloDecoder:
             max_detections: kept per image after NMS.
             normalized: boxes are 0..1 of the input size (TFLite exports).
             max_candidates: at most this many highest-scoring boxes enter NMS.
+            multi_label: one candidate per (box, class) whose score passes that class's threshold,
+                instead of only the box's best class (Ultralytics' ``multi_label``). Needed when two
+                classes share a box, e.g. a ``defect`` that covers its whole ``part``.
         """
         self.layout = layout
         self.num_classes: int | None = layout.num_classes or None
         self.iou = iou
         self.max_detections = max_detections
         self.max_candidates = max_candidates
+        self.multi_label = multi_label
         h, w = input_hw
         self._box_scale = np.array([w, h, w, h], dtype=np.float32) if normalized else None
 
@@ -158,28 +163,25 @@ class YoloDecoder:
             ok = conf >= thresholds.lookup(cls)
             return self._finish(boxes[ok], conf[ok], cls[ok], run_nms=False)
         if kind == "v8":
-            if self.layout.channels_first:
-                scores = out[4:]  # (nc, N)
-                best = scores.max(axis=0)
-                cand = np.flatnonzero(best >= lowest)
-                sub = scores[:, cand]
-                cls = sub.argmax(axis=0).astype(np.int32)
-                conf = best[cand]
-                boxes = out[:4, cand].T
-            else:
-                scores = out[:, 4:]  # (N, nc)
-                best = scores.max(axis=1)
-                cand = np.flatnonzero(best >= lowest)
-                cls = scores[cand].argmax(axis=1).astype(np.int32)
-                conf = best[cand]
-                boxes = out[cand, :4]
+            scores = out[4:].T if self.layout.channels_first else out[:, 4:]  # (N, nc), a view
+            xywh = out[:4].T if self.layout.channels_first else out[:, :4]
         else:  # v5: confidence = objectness x class score
             obj = out[:, 4]
-            cand = np.flatnonzero(obj >= lowest)
-            sub = out[cand, 5:] * obj[cand, None]
-            cls = sub.argmax(axis=1).astype(np.int32)
-            conf = sub[np.arange(len(cand)), cls]
-            boxes = out[cand, :4]
+            keep_obj = np.flatnonzero(obj >= lowest)
+            scores = out[keep_obj, 5:] * obj[keep_obj, None]
+            xywh = out[keep_obj, :4]
+        if self.multi_label:
+            limit = thresholds.lookup(np.arange(scores.shape[1]))
+            anchor, col = np.nonzero(scores >= limit[None, :])
+            cls = col.astype(np.int32)
+            conf = scores[anchor, col]
+            boxes = xywh[anchor]
+        else:
+            best = scores.max(axis=1)
+            cand = np.flatnonzero(best >= lowest)
+            cls = scores[cand].argmax(axis=1).astype(np.int32)
+            conf = best[cand]
+            boxes = xywh[cand]
         ok = conf >= thresholds.lookup(cls)
         return self._finish(_xywh_to_xyxy(boxes[ok]), conf[ok], cls[ok], run_nms=True)
 
