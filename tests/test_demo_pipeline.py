@@ -28,40 +28,59 @@ def test_demo_config_points_at_the_scene_and_the_bundled_model(tmp_path: Path) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 still open: defect recall is 6/7 on this seed (one defective part on the conveyor "
-    "yields no defect event; not a threshold or tracker setting: confidence 0.1-0.3, min_hits 1-2, "
-    "match IoU and lost-track buffer all give the same 6/7). Every other kind scores 1.0.",
-)
 def test_demo_events_match_ground_truth(tmp_path: Path) -> None:
+    """Issue 3's bar, on the short seed: precision and recall >= 0.9 for every kind (measured: all 1.0)."""
     res = run_demo(
         SEED, DURATION, tmp_path / "out", cache_dir=tmp_path / "cache", annotated=False, snapshots=False
     )
     table = {k: s.to_dict() for k, s in res.scores.items()}
+    # every kind is present on this seed, several of most: a kind with nothing to find proves nothing
+    assert {k: s.ground_truth for k, s in res.scores.items()} == {
+        "defect": 7,
+        "ppe": 3,
+        "zone_enter": 4,
+        "near_miss": 2,
+        "line_cross": 15,
+    }, table
     for kind in DEMO_KINDS:
         s = res.scores[kind]
-        assert s.ground_truth >= 1, table
         assert s.precision >= 0.9 and s.recall >= 0.9, table
     assert res.summary["frames"] == int(DURATION * 20)
     assert (res.store / "events.db").is_file()
 
 
-@pytest.mark.slow
-def test_demo_scores_do_not_regress(tmp_path: Path) -> None:
-    """Quality gate at the figures measured today (seed 0, 60 s): nothing may get worse."""
-    res = run_demo(
-        SEED, DURATION, tmp_path / "out", cache_dir=tmp_path / "cache", annotated=False, snapshots=False
-    )
-    got = {k: (s.ground_truth, s.predicted, s.matched) for k, s in res.scores.items()}
-    measured = {
-        "defect": (7, 6, 6),
-        "ppe": (3, 3, 3),
-        "zone_enter": (4, 4, 4),
-        "near_miss": (2, 2, 2),
-        "line_cross": (15, 15, 15),
-    }
-    for kind, (g, p, m) in measured.items():
-        s = res.scores[kind]
-        assert s.ground_truth == g, got
-        assert s.matched >= m and s.predicted - s.matched <= p - m, got
+def test_multi_label_finds_the_defect_that_shares_its_part_box() -> None:
+    """A wrong-colour part's defect box IS the part's box. Best-class-per-box decoding reports only
+    the higher of the two scores at that box (measured on this held-out seed: 19/36 such defects
+    found); the bundled pipeline decodes multi-label and finds them all (36/36)."""
+    import numpy as np
+
+    from edgesight.boxes import box_iou
+    from edgesight.config import ModelConfig
+    from edgesight.demo import CLASS_NAMES
+    from edgesight.demo.scene import Scene
+    from edgesight.inference import load_detector
+
+    assert load_config(asset_path("pipeline.yaml")).model.multi_label
+    part, defect = CLASS_NAMES.index("part"), CLASS_NAMES.index("defect")
+    sc = Scene(92, 60.0)
+    shared: list[tuple[int, np.ndarray]] = []  # (frame, colour-defect boxes)
+    for i in range(0, sc.n_frames, 5):
+        b = sc.boxes(i)
+        d, p = b[b[:, 4] == defect, :4], b[b[:, 4] == part, :4]
+        if len(d) and len(p):
+            same = d[box_iou(d, p).max(axis=1) > 0.95]
+            if len(same):
+                shared.append((i, same))
+    total = sum(len(s) for _, s in shared)
+    assert total >= 20
+    found = {}
+    for multi in (False, True):
+        det = load_detector(ModelConfig(path=asset_path("model.onnx"), confidence=0.3, multi_label=multi))
+        n = 0
+        for i, boxes in shared:
+            r = det(sc.render(i))
+            got = r.xyxy[r.class_id == defect]
+            n += int((box_iou(boxes, got).max(axis=1) >= 0.5).sum()) if len(got) else 0
+        found[multi] = n
+    assert found[True] >= 0.95 * total and found[True] >= found[False], (found, total)

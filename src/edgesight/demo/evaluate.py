@@ -106,19 +106,28 @@ def evaluate_model(
     duration: float = 120.0,
     step: int = 10,
     confidence: float = 0.001,
+    multi_label: bool = True,
 ) -> dict[str, Any]:
-    """Run ``model`` (any detector edgesight can load) on held-out frames and return :func:`coco_map`'s dict."""
+    """Run ``model`` (any detector edgesight can load) on held-out frames and return :func:`coco_map`'s dict.
+
+    ``multi_label`` decodes every class above threshold per box, as the bundled pipeline does (and as
+    Ultralytics' validator does): a wrong-colour part is both a ``part`` and a ``defect``.
+    """
     from edgesight.config import ModelConfig
     from edgesight.inference.detector import load_detector
 
     if step < 1:
         raise ConfigError(f"evaluate: step must be >= 1, got {step}")
-    det = load_detector(ModelConfig(path=Path(model), confidence=confidence, iou=0.6, max_detections=100))
+    det = load_detector(
+        ModelConfig(
+            path=Path(model), confidence=confidence, iou=0.6, max_detections=100, multi_label=multi_label
+        )
+    )
     gts, preds = [], []
     for sc, i in heldout_samples(seeds, duration, step):
         d = det.detect([sc.render(i)])[0]
         gts.append(sc.boxes(i))
         preds.append((d.xyxy, d.confidence, d.class_id))
     out = coco_map(gts, preds, len(CLASS_NAMES))
-    out.update({"seeds": list(seeds), "duration": duration, "step": step})
+    out.update({"seeds": list(seeds), "duration": duration, "step": step, "multi_label": multi_label})
     return out
