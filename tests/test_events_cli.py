@@ -14,7 +14,7 @@ import pytest
 from edgesight.cli import main
 from edgesight.config import StoreConfig
 from edgesight.store import EventStore
-from edgesight.store.commands import parse_since
+from edgesight.store.commands import parse_since, stream_time
 from edgesight.types import Event
 
 T0 = 1_790_000_000.0
@@ -65,6 +65,7 @@ def test_list_table_and_json(
     code, out, _ = cli(["events", "list", "--store", str(tmp_path / "d")], capsys)
     assert code == 0 and events[3].id not in out and "…" + events[3].id[-8:] in out
     assert max(len(line) for line in out.splitlines()) <= 80
+    assert "0:03.0" in out and "person #3" in out  # stream time (where to seek) and the object
     code, out, _ = cli(
         ["events", "list", "--store", str(tmp_path / "d"), "--kind", "dwell", "--json"], capsys
     )
@@ -174,3 +175,18 @@ def test_corrupt_store_no_traceback(tmp_path: Path) -> None:
 )
 def test_parse_since(text: str, expected: float) -> None:
     assert parse_since(text, T0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0, "0:00.0"),
+        (2.04, "0:02.0"),
+        (59.96, "1:00.0"),
+        (170.0, "2:50.0"),
+        (3723.46, "1:02:03.5"),
+        (-1, "0:00.0"),
+    ],
+)
+def test_stream_time(seconds: float, text: str) -> None:
+    assert stream_time(seconds) == text

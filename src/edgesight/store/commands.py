@@ -95,48 +95,75 @@ def _snap_cell(r: EventRecord) -> str:
     return "yes" if r.snapshot_file.is_file() else "[red]missing[/]"
 
 
+def stream_time(seconds: float) -> str:
+    """Stream time as a video player shows it: ``m:ss.s`` or ``h:mm:ss.s``."""
+    tenths = round(max(0.0, seconds) * 10)
+    h, rest = divmod(tenths, 36_000)
+    m, rest = divmod(rest, 600)
+    sec = f"{rest // 10:02d}.{rest % 10}"
+    return f"{h}:{m:02d}:{sec}" if h else f"{m}:{sec}"
+
+
 def _table(records: list[EventRecord], title: str, width: int) -> Table:
     from rich import box
 
-    # Narrow terminal: short times, no source column when there is one source, and the last 8
-    # characters of ids (ULIDs made in the same millisecond differ at the END; `show` takes them).
+    # Narrow terminal: short times (no date when all are from one UTC day), class and track in one cell, no source column when there is one
+    # source, no state column when every event has ended, and the last 8 characters of ids (ULIDs made
+    # in the same millisecond differ at the END; `show` takes them).
     narrow = width < 130
     one_source = narrow and len({r.event.source_id for r in records}) <= 1
+    all_ended = narrow and all(r.event.state == "end" for r in records)
+    days = {datetime.fromtimestamp(r.event.started_at, tz=timezone.utc).date() for r in records}
+    time_format = "%Y-%m-%d %H:%M:%S" if not narrow else "%H:%M:%S" if len(days) <= 1 else "%m-%d %H:%M"
     table = Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
     )
     columns = [
         ("time (UTC)", False),
+        ("at", True),  # stream time: where to seek in a recording
         ("kind", False),
         ("state", False),
         ("source", False),
         ("rule", False),
+        ("object", False),
         ("track", True),
         ("class", False),
         ("conf", True),
         ("snap", False),
         ("id", False),
     ]
+    skip = {"object"} if not narrow else {"track", "class"}
+    if one_source:
+        skip.add("source")
+    if all_ended:
+        skip.add("state")
     for col, right in columns:
-        if col == "source" and one_source:
-            continue
-        table.add_column(col, no_wrap=col in ("time (UTC)", "id"), justify="right" if right else "left")
+        if col not in skip:
+            table.add_column(
+                col,
+                no_wrap=col in ("time (UTC)", "at", "kind", "object", "id"),
+                justify="right" if right else "left",
+            )
     for r in records:
         e = r.event
         rule = e.rule if not e.zone or e.zone == e.rule else f"{e.rule}/{e.zone}"
-        when = datetime.fromtimestamp(e.started_at, tz=timezone.utc).strftime(
-            "%m-%d %H:%M:%S" if narrow else "%Y-%m-%d %H:%M:%S"
-        )
-        cells = [when, e.kind, e.state] + ([] if one_source else [e.source_id])
-        table.add_row(
-            *cells,
-            rule,
-            "" if e.track_id is None else str(e.track_id),
-            e.class_name or "",
-            "" if e.confidence is None else f"{e.confidence:.2f}",
-            _snap_cell(r),
-            f"[dim]{'…' + e.id[-8:] if narrow else e.id}[/]",
-        )
+        when = datetime.fromtimestamp(e.started_at, tz=timezone.utc).strftime(time_format)
+        track = "" if e.track_id is None else str(e.track_id)
+        cells = {
+            "time (UTC)": when,
+            "at": stream_time(e.start_pts),
+            "kind": e.kind,
+            "state": e.state,
+            "source": e.source_id,
+            "rule": rule,
+            "object": " #".join(x for x in (e.class_name or "", track) if x),
+            "track": track,
+            "class": e.class_name or "",
+            "conf": "" if e.confidence is None else f"{e.confidence:.2f}",
+            "snap": _snap_cell(r),
+            "id": f"[dim]{'…' + e.id[-8:] if narrow else e.id}[/]",
+        }
+        table.add_row(*(cells[c] for c, _ in columns if c not in skip))
     return table
 
 
