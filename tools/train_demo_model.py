@@ -376,8 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": int(sum(p.numel() for p in net.parameters())),
         "recipe": {
             "script": "tools/train_demo_model.py",
-            "command": "python tools/train_demo_model.py "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": _recipe_command(argv if argv is not None else sys.argv[1:]),
             "steps": step,
             "batch": args.batch,
             "lr": args.lr,
@@ -403,6 +402,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.smoke or args.out != Path(__file__).resolve().parents[1] / "src/edgesight/demo":
         (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     return 0
+
+
+def _recipe_command(argv: list[str]) -> str:
+    """The command line that reproduces this model, without ``--out`` (where it went is no part of it)."""
+    kept: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out="):
+            kept.append(a)
+    return " ".join(["python tools/train_demo_model.py", *kept])
 
 
 if __name__ == "__main__":
