@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from edgesight.config import DefectRuleConfig, SnapshotConfig
-from edgesight.rules.lifecycle import _EPS, BestMoment, LifecycleRule
+from edgesight.config import DefectRuleConfig
+from edgesight.rules.lifecycle import _EPS, BestMoment, ConfiguredRule
 from edgesight.types import Detections, Event, Frame
 
 __all__ = ["KIND_DEFECT", "DefectRule", "containment"]
@@ -49,27 +49,13 @@ class _Part:
     best: BestMoment = field(default_factory=BestMoment)
 
 
-class DefectRule(LifecycleRule):
+class DefectRule(ConfiguredRule[DefectRuleConfig]):
     """Defect rule (see the module docstring). One instance per source."""
 
-    def __init__(
-        self,
-        cfg: DefectRuleConfig,
-        *,
-        device_id: str = "local",
-        snapshots: SnapshotConfig | None = None,
-        long_event_seconds: float = 10.0,
-    ) -> None:
-        super().__init__(
-            cfg.name,
-            classes=None,
-            min_confidence=0.0,
-            cooldown_seconds=cfg.cooldown_seconds,
-            device_id=device_id,
-            snapshots=snapshots,
-            long_event_seconds=long_event_seconds,
-        )
-        self.cfg = cfg
+    role_filtered = True
+
+    def _setup(self) -> None:
+        cfg = self.cfg
         self._part_classes = set(cfg.classes or ["part"])
         self._defects = set(cfg.defect_classes)
         self._parts: dict[int, _Part] = {}

@@ -23,7 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -579,3 +579,52 @@ class LifecycleRule(ABC):
 
     def _flush(self, frame: Frame | None) -> list[Event]:
         return []
+
+
+class RuleSettings(Protocol):
+    """What every rule config carries (``edgesight.config`` rule models)."""
+
+    name: str
+    classes: list[str] | None
+    min_confidence: float
+    cooldown_seconds: float
+
+
+C = TypeVar("C", bound=RuleSettings)
+
+
+class ConfiguredRule(LifecycleRule, Generic[C]):
+    """A :class:`LifecycleRule` made from its pydantic config, kept as ``self.cfg``.
+
+    Subclasses set up their own state in ``_setup`` (called once, ``self.cfg`` set). Composite rules
+    (``role_filtered = True``) see every class, because they pair objects of different roles (a person
+    and a hard hat, a part and a defect), and filter by role themselves.
+
+    Args:
+        cfg: the rule's config. device_id, snapshots, long_event_seconds: see :class:`EventLifecycle`.
+    """
+
+    role_filtered: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        cfg: C,
+        *,
+        device_id: str = "local",
+        snapshots: SnapshotConfig | None = None,
+        long_event_seconds: float = 10.0,
+    ) -> None:
+        super().__init__(
+            cfg.name,
+            classes=None if self.role_filtered else cfg.classes,
+            min_confidence=0.0 if self.role_filtered else cfg.min_confidence,
+            cooldown_seconds=cfg.cooldown_seconds,
+            device_id=device_id,
+            snapshots=snapshots,
+            long_event_seconds=long_event_seconds,
+        )
+        self.cfg: C = cfg
+        self._setup()
+
+    def _setup(self) -> None:
+        """Build the rule's own state from ``self.cfg``."""

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgesight.config import LineRuleConfig, SnapshotConfig
+from edgesight.config import LineRuleConfig
 from edgesight.rules.geometry import segments_intersect, signed_distance
-from edgesight.rules.lifecycle import _EPS, BestMoment, LifecycleRule
+from edgesight.rules.lifecycle import _EPS, BestMoment, ConfiguredRule
 from edgesight.types import Detections, Event, Frame
 
 __all__ = ["LineRule"]
@@ -41,31 +41,15 @@ class _Track:
     best: BestMoment = field(default_factory=BestMoment)
 
 
-class LineRule(LifecycleRule):
+class LineRule(ConfiguredRule[LineRuleConfig]):
     """A directed counting line (see module docstring).
 
     Args:
         cfg: the line's config. device_id: stamped on events. snapshots: snapshot settings (None = no snapshots).
     """
 
-    def __init__(
-        self,
-        cfg: LineRuleConfig,
-        *,
-        device_id: str = "local",
-        snapshots: SnapshotConfig | None = None,
-        long_event_seconds: float = 10.0,
-    ) -> None:
-        super().__init__(
-            cfg.name,
-            classes=cfg.classes,
-            min_confidence=cfg.min_confidence,
-            cooldown_seconds=cfg.cooldown_seconds,
-            device_id=device_id,
-            snapshots=snapshots,
-            long_event_seconds=long_event_seconds,
-        )
-        self.cfg = cfg
+    def _setup(self) -> None:
+        cfg = self.cfg
         self.start = np.asarray(cfg.start, np.float64)
         self.end = np.asarray(cfg.end, np.float64)
         self.in_count = 0

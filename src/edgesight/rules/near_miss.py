@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from edgesight.config import NearMissRuleConfig, SnapshotConfig
+from edgesight.config import NearMissRuleConfig
 from edgesight.errors import ConfigError
-from edgesight.rules.lifecycle import _EPS, BestMoment, LifecycleRule
+from edgesight.rules.lifecycle import _EPS, BestMoment, ConfiguredRule
 from edgesight.types import Detections, Event, Frame
 
 __all__ = ["KIND_NEAR_MISS", "NearMissRule", "feet_to_edge_distance"]
@@ -76,27 +76,13 @@ class _Pair:
     vehicle_class: str | None = None
 
 
-class NearMissRule(LifecycleRule):
+class NearMissRule(ConfiguredRule[NearMissRuleConfig]):
     """Near-miss rule (see the module docstring). One instance per source."""
 
-    def __init__(
-        self,
-        cfg: NearMissRuleConfig,
-        *,
-        device_id: str = "local",
-        snapshots: SnapshotConfig | None = None,
-        long_event_seconds: float = 10.0,
-    ) -> None:
-        super().__init__(
-            cfg.name,
-            classes=None,
-            min_confidence=0.0,
-            cooldown_seconds=cfg.cooldown_seconds,
-            device_id=device_id,
-            snapshots=snapshots,
-            long_event_seconds=long_event_seconds,
-        )
-        self.cfg = cfg
+    role_filtered = True
+
+    def _setup(self) -> None:
+        cfg = self.cfg
         self._h: npt.NDArray[np.float64] | None = None
         if cfg.homography is not None:
             h = np.asarray(cfg.homography, np.float64)

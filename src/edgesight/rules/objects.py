@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgesight.config import ObjectRuleConfig, SnapshotConfig
-from edgesight.rules.lifecycle import BestMoment, LifecycleRule
+from edgesight.config import ObjectRuleConfig
+from edgesight.rules.lifecycle import BestMoment, ConfiguredRule
 from edgesight.types import Detections, Event, Frame
 
 __all__ = ["ObjectRule"]
@@ -27,27 +27,10 @@ class _Seen:
     best: BestMoment = field(default_factory=BestMoment)
 
 
-class ObjectRule(LifecycleRule):
+class ObjectRule(ConfiguredRule[ObjectRuleConfig]):
     """One ``object`` event per confirmed track (needs ``tracker_id``)."""
 
-    def __init__(
-        self,
-        cfg: ObjectRuleConfig,
-        *,
-        device_id: str = "local",
-        snapshots: SnapshotConfig | None = None,
-        long_event_seconds: float = 10.0,
-    ) -> None:
-        super().__init__(
-            cfg.name,
-            classes=cfg.classes,
-            min_confidence=cfg.min_confidence,
-            cooldown_seconds=cfg.cooldown_seconds,
-            device_id=device_id,
-            snapshots=snapshots,
-            long_event_seconds=long_event_seconds,
-        )
-        self.cfg = cfg
+    def _setup(self) -> None:
         self._seen: dict[int, _Seen] = {}
 
     def _step(self, detections: Detections, frame: Frame) -> list[Event]:

@@ -34,9 +34,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from edgesight.config import PpeRuleConfig, SnapshotConfig
+from edgesight.config import PpeRuleConfig
 from edgesight.rules.geometry import points_in_polygon
-from edgesight.rules.lifecycle import _EPS, BestMoment, LifecycleRule
+from edgesight.rules.lifecycle import _EPS, BestMoment, ConfiguredRule
 from edgesight.types import Detections, Event, Frame
 
 __all__ = ["KIND_PPE", "PpeRule", "associate_to_heads"]
@@ -82,32 +82,17 @@ class _Person:
     best: BestMoment = field(default_factory=BestMoment)
 
 
-class PpeRule(LifecycleRule):
+class PpeRule(ConfiguredRule[PpeRuleConfig]):
     """PPE rule (see the module docstring). One instance per source.
 
     Args:
         cfg: the rule config. device_id, snapshots, long_event_seconds: see :class:`LifecycleRule`.
     """
 
-    def __init__(
-        self,
-        cfg: PpeRuleConfig,
-        *,
-        device_id: str = "local",
-        snapshots: SnapshotConfig | None = None,
-        long_event_seconds: float = 10.0,
-    ) -> None:
-        # classes=None: the rule needs the item detections too, so it filters by role itself.
-        super().__init__(
-            cfg.name,
-            classes=None,
-            min_confidence=0.0,
-            cooldown_seconds=cfg.cooldown_seconds,
-            device_id=device_id,
-            snapshots=snapshots,
-            long_event_seconds=long_event_seconds,
-        )
-        self.cfg = cfg
+    role_filtered = True
+
+    def _setup(self) -> None:
+        cfg = self.cfg
         self._person_classes = set(cfg.classes or ["person"])
         self._required = set(cfg.required_classes)
         self._missing = set(cfg.missing_classes)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgesight.config import SnapshotConfig, ZoneRuleConfig
+from edgesight.config import ZoneRuleConfig
 from edgesight.rules.geometry import points_in_polygon
-from edgesight.rules.lifecycle import _EPS, BestMoment, LifecycleRule
+from edgesight.rules.lifecycle import _EPS, BestMoment, ConfiguredRule
 from edgesight.types import Detections, Event, Frame
 
 __all__ = ["ZoneRule"]
@@ -55,7 +55,7 @@ class _Occupancy:
     pending_best: BestMoment = field(default_factory=BestMoment)
 
 
-class ZoneRule(LifecycleRule):
+class ZoneRule(ConfiguredRule[ZoneRuleConfig]):
     """A polygon zone (see module docstring for the event semantics).
 
     Args:
@@ -64,24 +64,8 @@ class ZoneRule(LifecycleRule):
         long_event_seconds: dwell/occupancy events send their snapshot early after this long.
     """
 
-    def __init__(
-        self,
-        cfg: ZoneRuleConfig,
-        *,
-        device_id: str = "local",
-        snapshots: SnapshotConfig | None = None,
-        long_event_seconds: float = 10.0,
-    ) -> None:
-        super().__init__(
-            cfg.name,
-            classes=cfg.classes,
-            min_confidence=cfg.min_confidence,
-            cooldown_seconds=cfg.cooldown_seconds,
-            device_id=device_id,
-            snapshots=snapshots,
-            long_event_seconds=long_event_seconds,
-        )
-        self.cfg = cfg
+    def _setup(self) -> None:
+        cfg = self.cfg
         self.polygon = np.asarray(cfg.polygon, np.float64).reshape(-1, 2)
         self._wants = set(cfg.events)
         self._tracks: dict[int, _Track] = {}
