@@ -84,3 +84,36 @@ def test_training_script_smoke(tmp_path: Path) -> None:
     det = load_detector(ModelConfig(path=tmp_path / "model.onnx"))
     assert det.names == dict(enumerate(CLASS_NAMES))
     det(Scene(1, 5.0).render(0))  # runs through the same decoder as the shipped model
+
+
+def test_detect_cli_multi_label_reports_both_classes_of_a_shared_box(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`edgesight detect --multi-label` on a frame with a wrong-colour part: the part AND its defect."""
+    import cv2
+
+    from edgesight.boxes import box_iou
+    from edgesight.cli import main
+
+    part, defect = CLASS_NAMES.index("part"), CLASS_NAMES.index("defect")
+    sc = Scene(92, 60.0)  # held-out seed
+    for i in range(0, sc.n_frames, 5):
+        b = sc.boxes(i)
+        d, p = b[b[:, 4] == defect, :4], b[b[:, 4] == part, :4]
+        if len(d) and len(p) and (box_iou(d, p).max(axis=1) > 0.95).any():
+            shared = d[box_iou(d, p).max(axis=1) > 0.95][0]
+            break
+    img = tmp_path / "frame.png"
+    cv2.imwrite(str(img), sc.render(i))
+
+    def classes_at(*flags: str) -> set[str]:
+        try:
+            main(["detect", str(img), "--model", str(MODEL), "--conf", "0.3", "--json", *flags])
+        except SystemExit as exc:
+            assert exc.code in (0, None)
+        rows = json.loads(capsys.readouterr().out)["images"][0]["detections"]
+        near = [r for r in rows if box_iou(np.asarray([r["xyxy"]]), shared[None])[0, 0] >= 0.5]
+        return {r["class_name"] for r in near}
+
+    assert classes_at("--multi-label") == {"part", "defect"}
+    assert len(classes_at()) == 1  # best class only: one of the two

@@ -39,6 +39,11 @@ def register(app: typer.Typer) -> None:
         confidence: float = typer.Option(0.25, "--conf", min=0.0, max=1.0, help="Minimum confidence."),
         iou: float = typer.Option(0.45, "--iou", min=0.01, max=1.0, help="NMS IoU threshold."),
         classes: str | None = typer.Option(None, "--classes", help="Comma-separated class names to keep."),
+        multi_label: bool = typer.Option(
+            False,
+            "--multi-label",
+            help="Keep every class above threshold per box, not only its best (classes sharing a box).",
+        ),
         threads: int = typer.Option(
             0, "--threads", min=0, help="Inference threads (0 = the runtime's default)."
         ),
@@ -65,6 +70,7 @@ def register(app: typer.Typer) -> None:
                 "confidence": confidence,
                 "iou": iou,
                 "classes": [c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+                "multi_label": multi_label,
             }
         )
         detector = load_detector(cfg)
